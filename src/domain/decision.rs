@@ -1,0 +1,1 @@
+//! The decision table and safety limits (written by the scaling-engine work).

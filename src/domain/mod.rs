@@ -1,0 +1,6 @@
+//! The pure domain: identifiers, rules, decisions and action states. No I/O,
+//! no tonic, no sea_orm.
+pub mod action;
+pub mod decision;
+pub mod ids;
+pub mod rule;

@@ -1,0 +1,1 @@
+//! Transport: one module per gRPC service.

@@ -1,0 +1,15 @@
+//! autoscaler: a gRPC service that scales Meta ad campaign budgets inside hard
+//! safety limits. Layers: `grpc` (transport) -> `service` (use cases) ->
+//! `persistence` and `platform` (the ad platform) -> `domain` (pure).
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod pb;
+pub mod persistence;
+pub mod platform;
+pub mod service;
+pub mod startup;
+pub mod telemetry;
+
+pub use error::{Error, Result};

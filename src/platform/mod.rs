@@ -1,0 +1,1 @@
+//! The ad platform: Meta's Graph API client and the local Meta sandbox.
