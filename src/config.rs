@@ -1,1 +1,192 @@
-//! config
+//! Settings: command-line flags with environment fallbacks, validated into a
+//! plain [`Settings`] struct. No globals: tests build `Settings` literally.
+use std::net::SocketAddr;
+
+use clap::Args;
+use secrecy::SecretString;
+
+use crate::domain::ids::AccountId;
+use crate::persistence::DEFAULT_DATABASE_URL;
+
+/// Flags of `autoscaler serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "AUTOSCALER_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub meta: MetaArgs,
+}
+
+/// Where the data lives.
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://file.db?mode=rwc` (default, embedded) or
+    /// `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+/// How to reach Meta's Marketing API.
+#[derive(Debug, Args)]
+pub struct MetaArgs {
+    /// Meta access token (a system-user token). Without it the server starts
+    /// the local Meta sandbox and talks to that instead.
+    #[arg(long, env = "META_ACCESS_TOKEN", hide_env_values = true)]
+    pub meta_access_token: Option<SecretString>,
+    /// Meta app secret; when set, every call carries `appsecret_proof`.
+    #[arg(long, env = "META_APP_SECRET", hide_env_values = true)]
+    pub meta_app_secret: Option<SecretString>,
+    /// Ad accounts to optimize, comma-separated (`act_123,act_456`).
+    #[arg(long, env = "META_AD_ACCOUNT_IDS", value_delimiter = ',')]
+    pub meta_ad_account_ids: Vec<String>,
+    /// One ad account (the older single-account setting); added to the list.
+    #[arg(long, env = "META_AD_ACCOUNT_ID")]
+    pub meta_ad_account_id: Option<String>,
+    /// Graph API base URL.
+    #[arg(long, env = "META_GRAPH_URL", default_value = "https://graph.facebook.com")]
+    pub meta_graph_url: String,
+    /// Graph API version, pinned.
+    #[arg(long, env = "META_API_VERSION", default_value = "v26.0")]
+    pub meta_api_version: String,
+    /// The purchase action type whose values are revenue.
+    #[arg(long, env = "META_PURCHASE_ACTION_TYPE", default_value = "omni_purchase")]
+    pub meta_purchase_action_type: String,
+    /// Seed of the sandbox's simulated market (sandbox only).
+    #[arg(long, env = "AUTOSCALER_SANDBOX_SEED", default_value_t = 42)]
+    pub sandbox_seed: u64,
+    /// Ad accounts in the sandbox (sandbox only).
+    #[arg(long, env = "AUTOSCALER_SANDBOX_ACCOUNTS", default_value_t = 2)]
+    pub sandbox_accounts: usize,
+    /// Campaigns per sandbox account (sandbox only).
+    #[arg(long, env = "AUTOSCALER_SANDBOX_CAMPAIGNS", default_value_t = 30)]
+    pub sandbox_campaigns: usize,
+}
+
+/// A setting that cannot be used, naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// Flag / environment variable at fault.
+    pub setting: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Validated settings of the server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// gRPC listen address (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// The ad platform.
+    pub meta: MetaConfig,
+}
+
+/// Validated Meta settings.
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    /// Live token; `None` means run against the local sandbox.
+    pub access_token: Option<SecretString>,
+    /// App secret for `appsecret_proof`.
+    pub app_secret: Option<SecretString>,
+    /// Configured accounts.
+    pub account_ids: Vec<AccountId>,
+    /// Graph API base URL.
+    pub graph_url: String,
+    /// Graph API version.
+    pub api_version: String,
+    /// Purchase action type.
+    pub purchase_action_type: String,
+    /// The sandbox's market, used when there is no token.
+    pub sandbox: SandboxConfig,
+}
+
+/// Shape of the sandbox's simulated market.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Seed; the same seed gives the same market.
+    pub seed: u64,
+    /// Accounts.
+    pub accounts: usize,
+    /// Campaigns per account.
+    pub campaigns_per_account: usize,
+}
+
+impl MetaArgs {
+    /// Validates the Meta flags.
+    pub fn into_config(self) -> Result<MetaConfig, ConfigError> {
+        let mut account_ids = Vec::new();
+        for raw in self.meta_ad_account_ids.iter().chain(self.meta_ad_account_id.iter()) {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            let id = AccountId::parse(raw, "account").map_err(|_| ConfigError {
+                setting: "META_AD_ACCOUNT_IDS",
+                reason: format!("{raw:?} is not an ad account id (act_<digits>)"),
+            })?;
+            if !account_ids.contains(&id) {
+                account_ids.push(id);
+            }
+        }
+        let graph_url = self.meta_graph_url.trim_end_matches('/').to_owned();
+        if !(graph_url.starts_with("https://") || graph_url.starts_with("http://")) {
+            return Err(ConfigError { setting: "META_GRAPH_URL", reason: "must be an http(s) URL".into() });
+        }
+        let version_ok =
+            self.meta_api_version.strip_prefix('v').and_then(|v| v.split_once('.')).is_some_and(|(a, b)| {
+                !a.is_empty() && !b.is_empty() && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+            });
+        if !version_ok {
+            return Err(ConfigError { setting: "META_API_VERSION", reason: "must look like v26.0".into() });
+        }
+        if self.meta_purchase_action_type.trim().is_empty() {
+            return Err(ConfigError { setting: "META_PURCHASE_ACTION_TYPE", reason: "must not be empty".into() });
+        }
+        if self.sandbox_accounts == 0 || self.sandbox_accounts > 1_000 {
+            return Err(ConfigError { setting: "AUTOSCALER_SANDBOX_ACCOUNTS", reason: "must be 1 to 1000".into() });
+        }
+        if self.sandbox_campaigns == 0 || self.sandbox_campaigns > 10_000 {
+            return Err(ConfigError { setting: "AUTOSCALER_SANDBOX_CAMPAIGNS", reason: "must be 1 to 10000".into() });
+        }
+        Ok(MetaConfig {
+            access_token: self.meta_access_token,
+            app_secret: self.meta_app_secret,
+            account_ids,
+            graph_url,
+            api_version: self.meta_api_version,
+            purchase_action_type: self.meta_purchase_action_type,
+            sandbox: SandboxConfig {
+                seed: self.sandbox_seed,
+                accounts: self.sandbox_accounts,
+                campaigns_per_account: self.sandbox_campaigns,
+            },
+        })
+    }
+}
+
+impl ServeArgs {
+    /// Validates every flag into [`Settings`].
+    pub fn into_settings(self) -> Result<Settings, ConfigError> {
+        let database_url = self.database.into_url()?;
+        Ok(Settings { listen: self.listen, database_url, meta: self.meta.into_config()? })
+    }
+}
+
+impl DatabaseArgs {
+    /// Validates the database URL.
+    pub fn into_url(self) -> Result<String, ConfigError> {
+        let url = self.database_url.trim().to_owned();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                setting: "DATABASE_URL",
+                reason: "must start with sqlite:, postgres:// or postgresql://".into(),
+            });
+        }
+        Ok(url)
+    }
+}

@@ -1,1 +1,123 @@
-//! startup
+//! The startup seam: [`Application::build`] connects, migrates and binds the
+//! listener; [`Application::run_until`] serves until a shutdown future fires.
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::config::Settings;
+use crate::grpc::{ApprovalsApi, AutoScalerApi, RulesApi, TimeOptimizationApi};
+use crate::pb::approvals_service_server::ApprovalsServiceServer;
+use crate::pb::auto_scaler_service_server::AutoScalerServiceServer;
+use crate::pb::rules_service_server::RulesServiceServer;
+use crate::pb::time_optimization_service_server::TimeOptimizationServiceServer;
+use crate::service::AppState;
+use crate::{pb, persistence};
+
+/// Largest request the server accepts (bytes); anything bigger is refused
+/// before it is decoded.
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// A built, not yet serving, application.
+pub struct Application {
+    incoming: TcpIncoming,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations and binds the listener
+    /// (connections wait in the backlog until `run_until`).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = persistence::connect(&settings.database_url).await?;
+        let incoming = TcpIncoming::bind(settings.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let addr = incoming.local_addr()?;
+        Ok(Self { incoming, addr, state: AppState { db } })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, for tests that drive use cases directly.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves gRPC until `shutdown` completes; in-flight calls finish first.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<RulesServiceServer<RulesApi>>().await;
+        health.set_serving::<AutoScalerServiceServer<AutoScalerApi>>().await;
+        health.set_serving::<ApprovalsServiceServer<ApprovalsApi>>().await;
+        health.set_serving::<TimeOptimizationServiceServer<TimeOptimizationApi>>().await;
+
+        // grpcurl builds in the wild speak either reflection version: serve both.
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let state = self.state;
+        tracing::info!(addr = %self.addr, "serving gRPC");
+        Server::builder()
+            .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(
+                RulesServiceServer::new(RulesApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                AutoScalerServiceServer::new(AutoScalerApi::new(state.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                ApprovalsServiceServer::new(ApprovalsApi::new(state.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                TimeOptimizationServiceServer::new(TimeOptimizationApi::new(state.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .serve_with_incoming_shutdown(self.incoming, shutdown)
+            .await?;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -240,15 +240,9 @@ impl MigrationTrait for Migration {
                 vec![ScalingActions::CampaignId, ScalingActions::CreatedAt, ScalingActions::Id],
             ),
             // Pending approvals (oldest first), the executor's queue and expiry.
-            (
-                "ix_actions_status_created",
-                vec![ScalingActions::Status, ScalingActions::CreatedAt, ScalingActions::Id],
-            ),
+            ("ix_actions_status_created", vec![ScalingActions::Status, ScalingActions::CreatedAt, ScalingActions::Id]),
             // Cooldown: the last executed change of a campaign.
-            (
-                "ix_actions_campaign_executed",
-                vec![ScalingActions::CampaignId, ScalingActions::ExecutedAt],
-            ),
+            ("ix_actions_campaign_executed", vec![ScalingActions::CampaignId, ScalingActions::ExecutedAt]),
             ("ix_actions_claim", vec![ScalingActions::ClaimToken]),
         ] {
             let mut index = Index::create();

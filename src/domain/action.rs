@@ -20,14 +20,8 @@ pub enum ActionType {
 
 impl ActionType {
     /// Every type, in a fixed order.
-    pub const ALL: [ActionType; 6] = [
-        Self::ScaleUpAggressive,
-        Self::ScaleUp,
-        Self::ScaleDown,
-        Self::Pause,
-        Self::Maintain,
-        Self::InsufficientData,
-    ];
+    pub const ALL: [ActionType; 6] =
+        [Self::ScaleUpAggressive, Self::ScaleUp, Self::ScaleDown, Self::Pause, Self::Maintain, Self::InsufficientData];
 
     /// Stable name used in storage (the brief's names).
     pub fn as_str(self) -> &'static str {
@@ -116,9 +110,7 @@ impl ActionStatus {
         use ActionStatus::*;
         matches!(
             (self, to),
-            (PendingApproval, Approved | Rejected | Expired)
-                | (Approved, Executing)
-                | (Executing, Executed | Failed)
+            (PendingApproval, Approved | Rejected | Expired) | (Approved, Executing) | (Executing, Executed | Failed)
         )
     }
 }

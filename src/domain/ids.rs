@@ -10,9 +10,8 @@ pub struct AccountId(String);
 impl AccountId {
     /// Parses `act_<digits>` (1 to 32 digits); `field` names the input in errors.
     pub fn parse(raw: &str, field: &str) -> Result<Self> {
-        let digits = raw
-            .strip_prefix("act_")
-            .ok_or_else(|| Error::invalid(field, "must be \"act_\" followed by digits"))?;
+        let digits =
+            raw.strip_prefix("act_").ok_or_else(|| Error::invalid(field, "must be \"act_\" followed by digits"))?;
         if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::invalid(field, "must be \"act_\" followed by 1 to 32 digits"));
         }

@@ -3,4 +3,5 @@
 pub mod action;
 pub mod decision;
 pub mod ids;
+pub mod money;
 pub mod rule;

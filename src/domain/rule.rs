@@ -175,10 +175,9 @@ impl RuleSettings {
             return Err(Error::invalid("roas_scale_up", "must be at most roas_scale_up_aggressive"));
         }
         // Multipliers above 10 are never intended and would defeat the limits' purpose.
-        for (field, value) in [
-            ("multiplier_aggressive_up", self.multiplier_aggressive_up),
-            ("multiplier_up", self.multiplier_up),
-        ] {
+        for (field, value) in
+            [("multiplier_aggressive_up", self.multiplier_aggressive_up), ("multiplier_up", self.multiplier_up)]
+        {
             if value <= 1.0 || value > 10.0 {
                 return Err(Error::invalid(field, "must be above 1 (a scale-up) and at most 10"));
             }
@@ -258,9 +257,7 @@ pub struct NewRule {
 /// Disabled rules never apply.
 pub fn applicable_rule<'a>(rules: &'a [ScalingRule], campaign: &CampaignId) -> Option<&'a ScalingRule> {
     let enabled = || rules.iter().filter(|r| r.settings.enabled);
-    enabled()
-        .find(|r| r.campaign_id.as_ref() == Some(campaign))
-        .or_else(|| enabled().find(|r| r.campaign_id.is_none()))
+    enabled().find(|r| r.campaign_id.as_ref() == Some(campaign)).or_else(|| enabled().find(|r| r.campaign_id.is_none()))
 }
 
 #[cfg(test)]

@@ -1,1 +1,12 @@
-//! Use cases.
+//! Use cases: combine the repositories, the ad platform and the clock. No
+//! tonic here; handlers call these and map their errors.
+pub mod rules;
+
+use sea_orm::DatabaseConnection;
+
+/// Everything a use case needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database (SQLite or PostgreSQL).
+    pub db: DatabaseConnection,
+}

@@ -1,0 +1,204 @@
+//! Conversions between protobuf messages and domain types. Every field error
+//! names the request path of the field (e.g. `rule.roas_pause`).
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::domain::ids::{AccountId, CampaignId};
+use crate::domain::money::minor_unit_offset;
+use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule};
+use crate::error::{Error, Result};
+use crate::pb;
+
+/// A chrono time as a protobuf timestamp.
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+}
+
+/// A protobuf timestamp as a chrono time; `field` names it in errors.
+pub fn from_timestamp(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>> {
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+        .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+}
+
+/// Prefixes a validation error's field with the request path of its message.
+pub fn within(prefix: &str) -> impl Fn(Error) -> Error + '_ {
+    move |err| match err {
+        Error::InvalidArgument { field, reason } => {
+            Error::InvalidArgument { field: format!("{prefix}.{field}"), reason }
+        }
+        other => other,
+    }
+}
+
+fn metrics_window_from_pb(raw: i32) -> Result<Option<MetricsWindow>> {
+    use pb::MetricsWindow as W;
+    Ok(match W::try_from(raw).map_err(|_| Error::invalid("metrics_window", "unknown value"))? {
+        W::Unspecified => None,
+        W::Last24Hours => Some(MetricsWindow::Last24Hours),
+        W::Today => Some(MetricsWindow::Today),
+        W::Yesterday => Some(MetricsWindow::Yesterday),
+        W::Last3Days => Some(MetricsWindow::Last3Days),
+        W::Last7Days => Some(MetricsWindow::Last7Days),
+        W::Last14Days => Some(MetricsWindow::Last14Days),
+    })
+}
+
+/// The protobuf value of a metrics window.
+pub fn metrics_window_to_pb(w: MetricsWindow) -> pb::MetricsWindow {
+    use pb::MetricsWindow as W;
+    match w {
+        MetricsWindow::Last24Hours => W::Last24Hours,
+        MetricsWindow::Today => W::Today,
+        MetricsWindow::Yesterday => W::Yesterday,
+        MetricsWindow::Last3Days => W::Last3Days,
+        MetricsWindow::Last7Days => W::Last7Days,
+        MetricsWindow::Last14Days => W::Last14Days,
+    }
+}
+
+fn cooldown_from_pb(d: &prost_types::Duration) -> Result<TimeDelta> {
+    if d.seconds < 0 || d.nanos < 0 || d.nanos >= 1_000_000_000 {
+        return Err(Error::invalid("cooldown", "must be a non-negative duration"));
+    }
+    TimeDelta::try_seconds(d.seconds).ok_or_else(|| Error::invalid("cooldown", "is too long"))
+}
+
+/// The scope of a rule in a request: account and optional campaign.
+pub fn rule_scope(rule: &pb::ScalingRule) -> Result<(AccountId, Option<CampaignId>)> {
+    let account = AccountId::parse(&rule.account_id, "account_id")?;
+    let campaign = match rule.campaign_id.as_str() {
+        "" => None,
+        raw => Some(CampaignId::parse(raw, "campaign_id")?),
+    };
+    Ok((account, campaign))
+}
+
+/// The defaults a rule of `currency` starts from.
+pub fn default_settings(currency: &str) -> RuleSettings {
+    RuleSettings::defaults("", currency, minor_unit_offset(currency))
+}
+
+/// Every settable field of `ScalingRule`, as named in an `update_mask`.
+pub const RULE_SETTINGS_PATHS: [&str; 20] = [
+    "name",
+    "enabled",
+    "roas_scale_up_aggressive",
+    "ctr_scale_up_aggressive_percent",
+    "roas_scale_up",
+    "roas_scale_down",
+    "roas_pause",
+    "multiplier_aggressive_up",
+    "multiplier_up",
+    "multiplier_down",
+    "min_impressions",
+    "currency",
+    "min_daily_budget_minor",
+    "max_daily_budget_minor",
+    "max_daily_spend_limit_minor",
+    "require_approval_threshold_minor",
+    "auto_approve_up_to_minor",
+    "cooldown",
+    "metrics_window",
+    "apply_hourly_schedule",
+];
+
+/// Fields of `ScalingRule` that can never change through `UpdateRule`.
+pub const RULE_IMMUTABLE_PATHS: [&str; 7] =
+    ["id", "account_id", "campaign_id", "create_time", "update_time", "created_by", "updated_by"];
+
+/// Copies field `path` from the request `rule` into `settings`; a field left
+/// unset in the request takes its default (`defaults`). Errors name `path`.
+pub fn apply_rule_path(
+    settings: &mut RuleSettings,
+    rule: &pb::ScalingRule,
+    path: &str,
+    defaults: &RuleSettings,
+) -> Result<()> {
+    macro_rules! copy {
+        ($field:ident) => {
+            settings.$field = rule.$field.unwrap_or(defaults.$field)
+        };
+    }
+    match path {
+        "name" => settings.name = rule.name.clone(),
+        "enabled" => copy!(enabled),
+        "roas_scale_up_aggressive" => copy!(roas_scale_up_aggressive),
+        "ctr_scale_up_aggressive_percent" => copy!(ctr_scale_up_aggressive_percent),
+        "roas_scale_up" => copy!(roas_scale_up),
+        "roas_scale_down" => copy!(roas_scale_down),
+        "roas_pause" => copy!(roas_pause),
+        "multiplier_aggressive_up" => copy!(multiplier_aggressive_up),
+        "multiplier_up" => copy!(multiplier_up),
+        "multiplier_down" => copy!(multiplier_down),
+        "min_impressions" => copy!(min_impressions),
+        "currency" => {
+            settings.currency = if rule.currency.is_empty() { defaults.currency.clone() } else { rule.currency.clone() }
+        }
+        "min_daily_budget_minor" => copy!(min_daily_budget_minor),
+        "max_daily_budget_minor" => copy!(max_daily_budget_minor),
+        "max_daily_spend_limit_minor" => copy!(max_daily_spend_limit_minor),
+        "require_approval_threshold_minor" => copy!(require_approval_threshold_minor),
+        "auto_approve_up_to_minor" => copy!(auto_approve_up_to_minor),
+        "cooldown" => {
+            settings.cooldown = match &rule.cooldown {
+                Some(d) => cooldown_from_pb(d)?,
+                None => defaults.cooldown,
+            }
+        }
+        "metrics_window" => {
+            settings.metrics_window = metrics_window_from_pb(rule.metrics_window)?.unwrap_or(defaults.metrics_window)
+        }
+        "apply_hourly_schedule" => copy!(apply_hourly_schedule),
+        p if RULE_IMMUTABLE_PATHS.contains(&p) => {
+            return Err(Error::invalid("update_mask", format!("{p} cannot be changed")));
+        }
+        p => return Err(Error::invalid("update_mask", format!("unknown field {p:?}"))),
+    }
+    Ok(())
+}
+
+/// The settings of a rule to create: the request's fields over the defaults.
+pub fn rule_settings_for_create(rule: &pb::ScalingRule) -> Result<RuleSettings> {
+    let currency = if rule.currency.is_empty() { "USD" } else { rule.currency.as_str() };
+    let defaults = default_settings(currency);
+    let mut settings = defaults.clone();
+    for path in RULE_SETTINGS_PATHS {
+        apply_rule_path(&mut settings, rule, path, &defaults)?;
+    }
+    Ok(settings)
+}
+
+/// A stored rule as a protobuf message.
+pub fn rule_to_pb(rule: &ScalingRule) -> pb::ScalingRule {
+    let s = &rule.settings;
+    pb::ScalingRule {
+        id: rule.id,
+        account_id: rule.account_id.to_string(),
+        campaign_id: rule.campaign_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+        name: s.name.clone(),
+        enabled: Some(s.enabled),
+        roas_scale_up_aggressive: Some(s.roas_scale_up_aggressive),
+        ctr_scale_up_aggressive_percent: Some(s.ctr_scale_up_aggressive_percent),
+        roas_scale_up: Some(s.roas_scale_up),
+        roas_scale_down: Some(s.roas_scale_down),
+        roas_pause: Some(s.roas_pause),
+        multiplier_aggressive_up: Some(s.multiplier_aggressive_up),
+        multiplier_up: Some(s.multiplier_up),
+        multiplier_down: Some(s.multiplier_down),
+        min_impressions: Some(s.min_impressions),
+        currency: s.currency.clone(),
+        min_daily_budget_minor: Some(s.min_daily_budget_minor),
+        max_daily_budget_minor: Some(s.max_daily_budget_minor),
+        max_daily_spend_limit_minor: Some(s.max_daily_spend_limit_minor),
+        require_approval_threshold_minor: Some(s.require_approval_threshold_minor),
+        auto_approve_up_to_minor: Some(s.auto_approve_up_to_minor),
+        cooldown: Some(prost_types::Duration { seconds: s.cooldown.num_seconds(), nanos: 0 }),
+        metrics_window: metrics_window_to_pb(s.metrics_window) as i32,
+        apply_hourly_schedule: Some(s.apply_hourly_schedule),
+        create_time: Some(timestamp(rule.created_at)),
+        update_time: Some(timestamp(rule.updated_at)),
+        created_by: rule.created_by.clone(),
+        updated_by: rule.updated_by.clone(),
+    }
+}
