@@ -115,6 +115,120 @@ impl ActionStatus {
     }
 }
 
+/// Which object holds a campaign's daily budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BudgetLevel {
+    /// Advantage campaign budget: on the campaign.
+    Campaign,
+    /// On the campaign's active ad sets.
+    AdSet,
+    /// No daily budget (lifetime budget or none).
+    Unknown,
+}
+
+impl BudgetLevel {
+    /// Stable name used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Campaign => "campaign",
+            Self::AdSet => "ad_set",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Inverse of [`as_str`](Self::as_str); unknown names map to `Unknown`.
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "campaign" => Self::Campaign,
+            "ad_set" => Self::AdSet,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// The performance figures behind a decision, and the window they cover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionMetrics {
+    /// Spend, minor units.
+    pub spend_minor: i64,
+    /// Purchase revenue, minor units.
+    pub revenue_minor: i64,
+    /// Impressions.
+    pub impressions: i64,
+    /// Clicks.
+    pub clicks: i64,
+    /// Purchases.
+    pub conversions: i64,
+    /// Revenue / spend.
+    pub roas: f64,
+    /// Click-through rate in percent.
+    pub ctr_percent: f64,
+    /// The window's name (see `MetricsWindow::as_str`).
+    pub window: String,
+    /// First day of the window, account time zone.
+    pub window_start: String,
+    /// Last day of the window (inclusive).
+    pub window_end: String,
+}
+
+/// A decision about to be recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAction {
+    /// Ad account.
+    pub account_id: String,
+    /// Campaign.
+    pub campaign_id: String,
+    /// Campaign name at decision time.
+    pub campaign_name: String,
+    /// The rule that decided.
+    pub rule_id: Option<i64>,
+    /// The cycle that decided, if any.
+    pub cycle_id: Option<i64>,
+    /// What the table chose.
+    pub action_type: ActionType,
+    /// The first status: pending approval, approved or skipped.
+    pub status: ActionStatus,
+    /// Currency of the budgets.
+    pub currency: String,
+    /// Which object holds the budget.
+    pub budget_level: BudgetLevel,
+    /// Budget before, minor units.
+    pub old_budget_minor: i64,
+    /// Budget after, minor units.
+    pub new_budget_minor: i64,
+    /// The figures that triggered it.
+    pub metrics: ActionMetrics,
+    /// Why.
+    pub reason: String,
+    /// Whether a person must decide.
+    pub requires_approval: bool,
+}
+
+/// A recorded action: the audit trail's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRecord {
+    /// Database id.
+    pub id: i64,
+    /// Everything decided.
+    pub action: NewAction,
+    /// Where it is now.
+    pub status: ActionStatus,
+    /// Who decided (approve/reject).
+    pub decided_by: Option<String>,
+    /// Their comment.
+    pub decision_comment: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was recorded.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When a person or the expiry decided.
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the change was confirmed on the platform.
+    pub executed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it last changed.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! names the request path of the field (e.g. `rule.roas_pause`).
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
 use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule};
@@ -200,5 +201,111 @@ pub fn rule_to_pb(rule: &ScalingRule) -> pb::ScalingRule {
         update_time: Some(timestamp(rule.updated_at)),
         created_by: rule.created_by.clone(),
         updated_by: rule.updated_by.clone(),
+    }
+}
+
+/// The protobuf value of an action type.
+pub fn action_type_to_pb(t: ActionType) -> pb::ActionType {
+    match t {
+        ActionType::ScaleUpAggressive => pb::ActionType::ScaleUpAggressive,
+        ActionType::ScaleUp => pb::ActionType::ScaleUp,
+        ActionType::ScaleDown => pb::ActionType::ScaleDown,
+        ActionType::Pause => pb::ActionType::Pause,
+        ActionType::Maintain => pb::ActionType::Maintain,
+        ActionType::InsufficientData => pb::ActionType::InsufficientData,
+    }
+}
+
+/// An action type from a request; `UNSPECIFIED` is `None` (any).
+pub fn action_type_from_pb(raw: i32, field: &str) -> Result<Option<ActionType>> {
+    let t = pb::ActionType::try_from(raw).map_err(|_| Error::invalid(field, "unknown action type"))?;
+    Ok(ActionType::ALL.into_iter().find(|d| action_type_to_pb(*d) == t))
+}
+
+/// The protobuf value of an action status.
+pub fn action_status_to_pb(s: ActionStatus) -> pb::ActionStatus {
+    match s {
+        ActionStatus::PendingApproval => pb::ActionStatus::PendingApproval,
+        ActionStatus::Approved => pb::ActionStatus::Approved,
+        ActionStatus::Executing => pb::ActionStatus::Executing,
+        ActionStatus::Executed => pb::ActionStatus::Executed,
+        ActionStatus::Failed => pb::ActionStatus::Failed,
+        ActionStatus::Rejected => pb::ActionStatus::Rejected,
+        ActionStatus::Expired => pb::ActionStatus::Expired,
+        ActionStatus::Skipped => pb::ActionStatus::Skipped,
+    }
+}
+
+/// An action status from a request; `UNSPECIFIED` is `None` (any).
+pub fn action_status_from_pb(raw: i32, field: &str) -> Result<Option<ActionStatus>> {
+    let s = pb::ActionStatus::try_from(raw).map_err(|_| Error::invalid(field, "unknown action status"))?;
+    Ok(ActionStatus::ALL.into_iter().find(|d| action_status_to_pb(*d) == s))
+}
+
+fn budget_level_to_pb(level: BudgetLevel) -> pb::BudgetLevel {
+    match level {
+        BudgetLevel::Campaign => pb::BudgetLevel::Campaign,
+        BudgetLevel::AdSet => pb::BudgetLevel::AdSet,
+        BudgetLevel::Unknown => pb::BudgetLevel::Unspecified,
+    }
+}
+
+/// Metrics as a protobuf message.
+pub fn metrics_to_pb(m: &ActionMetrics, currency: &str) -> pb::PerformanceMetrics {
+    pb::PerformanceMetrics {
+        currency: currency.to_owned(),
+        spend_minor: m.spend_minor,
+        revenue_minor: m.revenue_minor,
+        impressions: m.impressions,
+        clicks: m.clicks,
+        conversions: m.conversions,
+        roas: m.roas,
+        ctr_percent: m.ctr_percent,
+        window: MetricsWindow::parse(&m.window).map_or(pb::MetricsWindow::Unspecified, metrics_window_to_pb) as i32,
+        window_start_date: m.window_start.clone(),
+        window_end_date: m.window_end.clone(),
+    }
+}
+
+/// A decision not (yet) recorded, as a protobuf action with id 0.
+pub fn new_action_to_pb(a: &NewAction) -> pb::ScalingAction {
+    let change = a.new_budget_minor.saturating_sub(a.old_budget_minor);
+    let change_percent =
+        if a.old_budget_minor > 0 { change as f64 * 100.0 / a.old_budget_minor as f64 } else { 0.0 };
+    pb::ScalingAction {
+        id: 0,
+        account_id: a.account_id.clone(),
+        campaign_id: a.campaign_id.clone(),
+        campaign_name: a.campaign_name.clone(),
+        rule_id: a.rule_id.unwrap_or_default(),
+        action_type: action_type_to_pb(a.action_type) as i32,
+        status: action_status_to_pb(a.status) as i32,
+        currency: a.currency.clone(),
+        old_budget_minor: a.old_budget_minor,
+        new_budget_minor: a.new_budget_minor,
+        change_minor: change,
+        change_percent,
+        budget_level: budget_level_to_pb(a.budget_level) as i32,
+        metrics: Some(metrics_to_pb(&a.metrics, &a.currency)),
+        reason: a.reason.clone(),
+        requires_approval: a.requires_approval,
+        cycle_id: a.cycle_id.unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// A recorded action as a protobuf message.
+pub fn action_to_pb(r: &ActionRecord) -> pb::ScalingAction {
+    pb::ScalingAction {
+        id: r.id,
+        status: action_status_to_pb(r.status) as i32,
+        decided_by: r.decided_by.clone().unwrap_or_default(),
+        decision_comment: r.decision_comment.clone().unwrap_or_default(),
+        error: r.error.clone().unwrap_or_default(),
+        create_time: Some(timestamp(r.created_at)),
+        decide_time: r.decided_at.map(timestamp),
+        execute_time: r.executed_at.map(timestamp),
+        update_time: Some(timestamp(r.updated_at)),
+        ..new_action_to_pb(&r.action)
     }
 }

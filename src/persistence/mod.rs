@@ -1,7 +1,10 @@
 //! Persistence: SeaORM entities and repository functions that return domain
 //! types. The only layer that speaks SQL; works on SQLite and PostgreSQL alike.
+pub mod actions;
+pub mod cycles;
 pub mod entity;
 pub mod rules;
+pub mod snapshots;
 
 use std::time::Duration;
 

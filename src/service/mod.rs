@@ -1,5 +1,6 @@
 //! Use cases: combine the repositories, the ad platform and the clock. No
 //! tonic here; handlers call these and map their errors.
+pub mod events;
 pub mod rules;
 
 use sea_orm::DatabaseConnection;
@@ -9,4 +10,6 @@ use sea_orm::DatabaseConnection;
 pub struct AppState {
     /// The database (SQLite or PostgreSQL).
     pub db: DatabaseConnection,
+    /// Wakes local `WatchActions` streams when action events are committed.
+    pub events: events::ActionEvents,
 }

@@ -1,0 +1,331 @@
+//! Actions repository: the audit trail. Actions are inserted once and then
+//! only advanced by conditional updates (`WHERE status = <from>`), each
+//! together with an event row in the same transaction, so a retry, a race or
+//! a crash can never apply a transition twice and the event log never misses
+//! one.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TransactionTrait,
+};
+
+use super::entity::action_event;
+use super::entity::scaling_action::{self, Column, Entity as Actions};
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction};
+use crate::error::{Error, Result};
+
+/// Rows per INSERT statement: keeps SQLite under its bound-variable limit.
+const INSERT_CHUNK: usize = 500;
+/// Ids per `IN (...)` list.
+const ID_CHUNK: usize = 500;
+
+/// Kind of an event in the log.
+pub const EVENT_CREATED: &str = "created";
+/// Kind of an event in the log.
+pub const EVENT_STATUS_CHANGED: &str = "status_changed";
+
+pub(crate) fn to_domain(m: scaling_action::Model) -> Result<ActionRecord> {
+    let corrupt = |what: &str| Error::Internal(format!("stored action {} has a bad {what}", m.id));
+    let action_type = ActionType::parse(&m.action_type).ok_or_else(|| corrupt("action_type"))?;
+    let status = ActionStatus::parse(&m.status).ok_or_else(|| corrupt("status"))?;
+    Ok(ActionRecord {
+        id: m.id,
+        status,
+        decided_by: m.decided_by,
+        decision_comment: m.decision_comment,
+        error: m.error,
+        created_at: m.created_at,
+        decided_at: m.decided_at,
+        executed_at: m.executed_at,
+        updated_at: m.updated_at,
+        action: NewAction {
+            account_id: m.account_id,
+            campaign_id: m.campaign_id,
+            campaign_name: m.campaign_name,
+            rule_id: m.rule_id,
+            cycle_id: m.cycle_id,
+            action_type,
+            status,
+            currency: m.currency,
+            budget_level: BudgetLevel::parse(&m.budget_level),
+            old_budget_minor: m.old_budget_minor,
+            new_budget_minor: m.new_budget_minor,
+            metrics: ActionMetrics {
+                spend_minor: m.spend_minor,
+                revenue_minor: m.revenue_minor,
+                impressions: m.impressions,
+                clicks: m.clicks,
+                conversions: m.conversions,
+                roas: m.roas,
+                ctr_percent: m.ctr_percent,
+                window: m.metrics_window,
+                window_start: m.window_start,
+                window_end: m.window_end,
+            },
+            reason: m.reason,
+            requires_approval: m.requires_approval,
+        },
+    })
+}
+
+fn to_active(a: &NewAction, now: DateTime<Utc>) -> scaling_action::ActiveModel {
+    scaling_action::ActiveModel {
+        account_id: Set(a.account_id.clone()),
+        campaign_id: Set(a.campaign_id.clone()),
+        campaign_name: Set(a.campaign_name.clone()),
+        rule_id: Set(a.rule_id),
+        cycle_id: Set(a.cycle_id),
+        action_type: Set(a.action_type.as_str().to_owned()),
+        status: Set(a.status.as_str().to_owned()),
+        currency: Set(a.currency.clone()),
+        budget_level: Set(a.budget_level.as_str().to_owned()),
+        old_budget_minor: Set(a.old_budget_minor),
+        new_budget_minor: Set(a.new_budget_minor),
+        spend_minor: Set(a.metrics.spend_minor),
+        revenue_minor: Set(a.metrics.revenue_minor),
+        impressions: Set(a.metrics.impressions),
+        clicks: Set(a.metrics.clicks),
+        conversions: Set(a.metrics.conversions),
+        // Stored figures must be finite on every backend.
+        roas: Set(finite(a.metrics.roas)),
+        ctr_percent: Set(finite(a.metrics.ctr_percent)),
+        metrics_window: Set(a.metrics.window.clone()),
+        window_start: Set(a.metrics.window_start.clone()),
+        window_end: Set(a.metrics.window_end.clone()),
+        reason: Set(a.reason.clone()),
+        requires_approval: Set(a.requires_approval),
+        decided_by: Set(None),
+        decision_comment: Set(None),
+        error: Set(None),
+        claim_token: Set(None),
+        created_at: Set(now),
+        decided_at: Set(None),
+        executed_at: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+fn finite(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+/// Serialises writers of the event log on PostgreSQL until commit, so event
+/// sequence numbers become visible in order and a watcher reading "after
+/// seq N" can never skip a row that commits late. SQLite serialises writers
+/// anyway.
+async fn lock_event_log(txn: &impl ConnectionTrait) -> Result<()> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_string(DbBackend::Postgres, "SELECT pg_advisory_xact_lock(4242001)")).await?;
+    }
+    Ok(())
+}
+
+async fn append_events(txn: &impl ConnectionTrait, rows: &[ActionRecord], kind: &str, at: DateTime<Utc>) -> Result<()> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let events = chunk.iter().map(|r| action_event::ActiveModel {
+            action_id: Set(r.id),
+            kind: Set(kind.to_owned()),
+            status: Set(r.status.as_str().to_owned()),
+            account_id: Set(r.action.account_id.clone()),
+            campaign_id: Set(r.action.campaign_id.clone()),
+            action_type: Set(r.action.action_type.as_str().to_owned()),
+            created_at: Set(at),
+            ..Default::default()
+        });
+        action_event::Entity::insert_many(events).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Records decisions (and their `created` events) in batches, in one
+/// transaction: all or nothing.
+pub async fn insert_many(db: &DatabaseConnection, actions: &[NewAction]) -> Result<Vec<ActionRecord>> {
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    lock_event_log(&txn).await?;
+    let mut stored = Vec::with_capacity(actions.len());
+    for chunk in actions.chunks(INSERT_CHUNK) {
+        let models = Actions::insert_many(chunk.iter().map(|a| to_active(a, now))).exec_with_returning(&txn).await?;
+        for m in models {
+            stored.push(to_domain(m)?);
+        }
+    }
+    stored.sort_by_key(|r| r.id);
+    append_events(&txn, &stored, EVENT_CREATED, now).await?;
+    txn.commit().await?;
+    Ok(stored)
+}
+
+/// What a transition writes besides the status.
+#[derive(Debug, Clone, Default)]
+pub struct TransitionFields {
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Their comment.
+    pub decision_comment: Option<String>,
+    /// Set `decided_at` to now.
+    pub decided: bool,
+    /// Set `executed_at` to now.
+    pub executed: bool,
+    /// The failure, for `failed`.
+    pub error: Option<String>,
+    /// Claim token of the executor that owns the action.
+    pub claim_token: Option<String>,
+}
+
+/// Moves every action in `ids` that is still in `from` to `to`, atomically per
+/// action; returns the actions this call moved (others were not in `from`).
+/// With `require_claim`, only actions carrying that claim token move.
+pub async fn transition_many(
+    db: &DatabaseConnection,
+    ids: &[i64],
+    from: ActionStatus,
+    to: ActionStatus,
+    fields: &TransitionFields,
+    require_claim: Option<&str>,
+) -> Result<Vec<ActionRecord>> {
+    if !from.can_move_to(to) {
+        return Err(Error::Internal(format!("illegal transition {} -> {}", from.as_str(), to.as_str())));
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    lock_event_log(&txn).await?;
+    let mut moved = Vec::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let mut update = Actions::update_many()
+            .col_expr(Column::Status, Expr::value(to.as_str()))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .filter(Column::Status.eq(from.as_str()));
+        if let Some(token) = require_claim {
+            update = update.filter(Column::ClaimToken.eq(token));
+        }
+        if let Some(by) = &fields.decided_by {
+            update = update.col_expr(Column::DecidedBy, Expr::value(by.clone()));
+        }
+        if let Some(comment) = &fields.decision_comment {
+            update = update.col_expr(Column::DecisionComment, Expr::value(comment.clone()));
+        }
+        if fields.decided {
+            update = update.col_expr(Column::DecidedAt, Expr::value(now));
+        }
+        if fields.executed {
+            update = update.col_expr(Column::ExecutedAt, Expr::value(now));
+        }
+        if let Some(error) = &fields.error {
+            update = update.col_expr(Column::Error, Expr::value(error.clone()));
+        }
+        if let Some(token) = &fields.claim_token {
+            update = update.col_expr(Column::ClaimToken, Expr::value(token.clone()));
+        }
+        for m in update.exec_with_returning(&txn).await? {
+            moved.push(to_domain(m)?);
+        }
+    }
+    moved.sort_by_key(|r| r.id);
+    append_events(&txn, &moved, EVENT_STATUS_CHANGED, now).await?;
+    txn.commit().await?;
+    Ok(moved)
+}
+
+/// Loads one action; `NotFound` if there is none.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<ActionRecord> {
+    let model =
+        Actions::find_by_id(id).one(db).await?.ok_or_else(|| Error::NotFound { kind: "action", id: id.to_string() })?;
+    to_domain(model)
+}
+
+/// Loads actions by id, in id order.
+pub async fn get_many(db: &impl ConnectionTrait, ids: &[i64]) -> Result<Vec<ActionRecord>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_CHUNK) {
+        let rows =
+            Actions::find().filter(Column::Id.is_in(chunk.iter().copied())).order_by_asc(Column::Id).all(db).await?;
+        for m in rows {
+            out.push(to_domain(m)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Actions in `status`, oldest first, optionally of one account and created
+/// before `created_before`; at most `limit`.
+pub async fn in_status(
+    db: &impl ConnectionTrait,
+    status: ActionStatus,
+    account_id: Option<&str>,
+    created_before: Option<DateTime<Utc>>,
+    limit: u64,
+) -> Result<Vec<ActionRecord>> {
+    let mut query = Actions::find().filter(Column::Status.eq(status.as_str()));
+    if let Some(account) = account_id {
+        query = query.filter(Column::AccountId.eq(account));
+    }
+    if let Some(before) = created_before {
+        query = query.filter(Column::CreatedAt.lt(before));
+    }
+    query.order_by_asc(Column::Id).limit(limit).all(db).await?.into_iter().map(to_domain).collect()
+}
+
+/// For each campaign of `account_id`, when its budget was last changed by an
+/// executed action (the cooldown's input). One aggregate query.
+pub async fn last_budget_changes(db: &impl ConnectionTrait, account_id: &str) -> Result<HashMap<String, DateTime<Utc>>> {
+    let budget_types =
+        [ActionType::ScaleUpAggressive, ActionType::ScaleUp, ActionType::ScaleDown].map(|t| t.as_str().to_owned());
+    let rows: Vec<(String, Option<DateTime<Utc>>)> = Actions::find()
+        .select_only()
+        .column(Column::CampaignId)
+        .column_as(Column::ExecutedAt.max(), "last_change")
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Status.eq(ActionStatus::Executed.as_str()))
+        .filter(Column::ActionType.is_in(budget_types))
+        .group_by(Column::CampaignId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(campaign, at)| at.map(|at| (campaign, at))).collect())
+}
+
+/// Open actions (pending approval, approved or executing) of an account by
+/// campaign: a campaign with one is not decided again until it closes.
+pub async fn open_by_campaign(db: &impl ConnectionTrait, account_id: &str) -> Result<HashMap<String, (i64, ActionStatus)>> {
+    let open = [ActionStatus::PendingApproval, ActionStatus::Approved, ActionStatus::Executing].map(|s| s.as_str());
+    let rows: Vec<(i64, String, String)> = Actions::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::CampaignId)
+        .column(Column::Status)
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Status.is_in(open))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, campaign, status)| ActionStatus::parse(&status).map(|s| (campaign, (id, s))))
+        .collect())
+}
+
+/// Executing actions whose claim is older than `stale_before`: left behind by
+/// a crash, to be resolved by reading the platform.
+pub async fn stale_executing(db: &impl ConnectionTrait, stale_before: DateTime<Utc>) -> Result<Vec<ActionRecord>> {
+    Actions::find()
+        .filter(Column::Status.eq(ActionStatus::Executing.as_str()))
+        .filter(Column::UpdatedAt.lt(stale_before))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}

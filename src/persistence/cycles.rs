@@ -1,0 +1,36 @@
+//! Cycle runs: one row per optimization cycle with its outcome.
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+
+use super::entity::cycle_run;
+use crate::error::{Error, Result};
+
+/// Records the start of a cycle; returns its id.
+pub async fn start(db: &impl ConnectionTrait, mode: &str, replica: &str) -> Result<i64> {
+    let row = cycle_run::ActiveModel {
+        mode: Set(mode.to_owned()),
+        status: Set("running".to_owned()),
+        replica: Set(replica.to_owned()),
+        started_at: Set(Utc::now()),
+        finished_at: Set(None),
+        summary: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(row.id)
+}
+
+/// Records the end of a cycle with its outcome and a JSON summary.
+pub async fn finish(db: &impl ConnectionTrait, id: i64, status: &str, summary: &str) -> Result<()> {
+    let row = cycle_run::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("cycle run {id} vanished")))?;
+    let mut active: cycle_run::ActiveModel = row.into();
+    active.status = Set(status.to_owned());
+    active.finished_at = Set(Some(Utc::now()));
+    active.summary = Set(Some(summary.to_owned()));
+    active.update(db).await?;
+    Ok(())
+}
