@@ -18,6 +18,23 @@ pub struct ServeArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub meta: MetaArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// How the engine treats approvals and alerts.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Hours a pending action may wait for approval before it expires (its
+    /// metrics are stale by then).
+    #[arg(long, env = "AUTOSCALER_APPROVAL_TTL_HOURS", default_value_t = 24)]
+    pub approval_ttl_hours: u32,
+    /// Webhook (Slack-compatible JSON) for alerts; none when unset.
+    #[arg(long, env = "AUTOSCALER_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// A budget change of at least this many minor units raises an alert.
+    #[arg(long, env = "AUTOSCALER_ALERT_BUDGET_CHANGE_MINOR", default_value_t = 10_000)]
+    pub alert_budget_change_minor: i64,
 }
 
 /// Where the data lives.
@@ -84,6 +101,54 @@ pub struct Settings {
     pub database_url: String,
     /// The ad platform.
     pub meta: MetaConfig,
+    /// Approvals and alerts.
+    pub engine: EngineConfig,
+}
+
+/// Validated engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How long a pending action may wait before it expires.
+    pub approval_ttl: std::time::Duration,
+    /// Where alerts go.
+    pub webhook_url: Option<String>,
+    /// Budget change (minor units) from which an alert is raised.
+    pub alert_budget_change_minor: i64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            approval_ttl: std::time::Duration::from_secs(24 * 3600),
+            webhook_url: None,
+            alert_budget_change_minor: 10_000,
+        }
+    }
+}
+
+impl EngineArgs {
+    /// Validates the engine flags.
+    pub fn into_config(self) -> Result<EngineConfig, ConfigError> {
+        if self.approval_ttl_hours == 0 || self.approval_ttl_hours > 24 * 30 {
+            return Err(ConfigError { setting: "AUTOSCALER_APPROVAL_TTL_HOURS", reason: "must be 1 to 720".into() });
+        }
+        if let Some(url) = &self.webhook_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError { setting: "AUTOSCALER_WEBHOOK_URL", reason: "must be an http(s) URL".into() });
+        }
+        if self.alert_budget_change_minor < 0 {
+            return Err(ConfigError {
+                setting: "AUTOSCALER_ALERT_BUDGET_CHANGE_MINOR",
+                reason: "must not be negative".into(),
+            });
+        }
+        Ok(EngineConfig {
+            approval_ttl: std::time::Duration::from_secs(u64::from(self.approval_ttl_hours) * 3600),
+            webhook_url: self.webhook_url,
+            alert_budget_change_minor: self.alert_budget_change_minor,
+        })
+    }
 }
 
 /// Validated Meta settings.
@@ -173,7 +238,12 @@ impl ServeArgs {
     /// Validates every flag into [`Settings`].
     pub fn into_settings(self) -> Result<Settings, ConfigError> {
         let database_url = self.database.into_url()?;
-        Ok(Settings { listen: self.listen, database_url, meta: self.meta.into_config()? })
+        Ok(Settings {
+            listen: self.listen,
+            database_url,
+            meta: self.meta.into_config()?,
+            engine: self.engine.into_config()?,
+        })
     }
 }
 

@@ -34,7 +34,11 @@ impl Application {
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
-        Ok(Self { incoming, addr, state: AppState { db, events: Default::default() } })
+        Ok(Self {
+            incoming,
+            addr,
+            state: AppState { db, events: Default::default(), engine: std::sync::Arc::new(settings.engine.clone()) },
+        })
     }
 
     /// The bound address (useful with port 0).

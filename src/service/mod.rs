@@ -1,6 +1,7 @@
 //! Use cases: combine the repositories, the ad platform and the clock. No
 //! tonic here; handlers call these and map their errors.
 pub mod events;
+pub mod executor;
 pub mod rules;
 
 use sea_orm::DatabaseConnection;
@@ -12,4 +13,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Wakes local `WatchActions` streams when action events are committed.
     pub events: events::ActionEvents,
+    /// Approval and alert settings.
+    pub engine: std::sync::Arc<crate::config::EngineConfig>,
 }

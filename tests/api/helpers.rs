@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use autoscaler::config::{MetaConfig, SandboxConfig, Settings};
+use autoscaler::config::{EngineConfig, MetaConfig, SandboxConfig, Settings};
 use autoscaler::pb::approvals_service_client::ApprovalsServiceClient;
 use autoscaler::pb::auto_scaler_service_client::AutoScalerServiceClient;
 use autoscaler::pb::rules_service_client::RulesServiceClient;
@@ -115,6 +115,7 @@ pub fn test_settings(database_url: String) -> Settings {
             purchase_action_type: "omni_purchase".into(),
             sandbox: SandboxConfig { seed: 7, accounts: 1, campaigns_per_account: 5 },
         },
+        engine: EngineConfig::default(),
     }
 }
 
