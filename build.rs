@@ -17,9 +17,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     compiler.open_files(PROTOS)?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("autoscaler_descriptor.bin"), compiler.encode_file_descriptor_set())?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(compiler.file_descriptor_set())?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }

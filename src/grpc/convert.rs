@@ -270,8 +270,7 @@ pub fn metrics_to_pb(m: &ActionMetrics, currency: &str) -> pb::PerformanceMetric
 /// A decision not (yet) recorded, as a protobuf action with id 0.
 pub fn new_action_to_pb(a: &NewAction) -> pb::ScalingAction {
     let change = a.new_budget_minor.saturating_sub(a.old_budget_minor);
-    let change_percent =
-        if a.old_budget_minor > 0 { change as f64 * 100.0 / a.old_budget_minor as f64 } else { 0.0 };
+    let change_percent = if a.old_budget_minor > 0 { change as f64 * 100.0 / a.old_budget_minor as f64 } else { 0.0 };
     pb::ScalingAction {
         id: 0,
         account_id: a.account_id.clone(),

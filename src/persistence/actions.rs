@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::entity::action_event;
@@ -279,7 +279,10 @@ pub async fn in_status(
 
 /// For each campaign of `account_id`, when its budget was last changed by an
 /// executed action (the cooldown's input). One aggregate query.
-pub async fn last_budget_changes(db: &impl ConnectionTrait, account_id: &str) -> Result<HashMap<String, DateTime<Utc>>> {
+pub async fn last_budget_changes(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<HashMap<String, DateTime<Utc>>> {
     let budget_types =
         [ActionType::ScaleUpAggressive, ActionType::ScaleUp, ActionType::ScaleDown].map(|t| t.as_str().to_owned());
     let rows: Vec<(String, Option<DateTime<Utc>>)> = Actions::find()
@@ -298,7 +301,10 @@ pub async fn last_budget_changes(db: &impl ConnectionTrait, account_id: &str) ->
 
 /// Open actions (pending approval, approved or executing) of an account by
 /// campaign: a campaign with one is not decided again until it closes.
-pub async fn open_by_campaign(db: &impl ConnectionTrait, account_id: &str) -> Result<HashMap<String, (i64, ActionStatus)>> {
+pub async fn open_by_campaign(
+    db: &impl ConnectionTrait,
+    account_id: &str,
+) -> Result<HashMap<String, (i64, ActionStatus)>> {
     let open = [ActionStatus::PendingApproval, ActionStatus::Approved, ActionStatus::Executing].map(|s| s.as_str());
     let rows: Vec<(i64, String, String)> = Actions::find()
         .select_only()
