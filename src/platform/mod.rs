@@ -1,1 +1,12 @@
-//! The ad platform: Meta's Graph API client and the local Meta sandbox.
+//! The ad platform: Meta's Graph API client (`meta`), the local Meta sandbox
+//! speaking the same API over loopback (`sandbox`), and the platform-neutral
+//! types the rest of the crate uses (`types`).
+pub mod meta;
+pub mod sandbox;
+pub mod types;
+
+pub use meta::{MetaClient, MetaSettings, PlatformError};
+pub use types::{
+    AccountInfo, AdSetBudget, BudgetHolder, BudgetWrite, CampaignPerformance, CampaignState, InsightsWindow,
+    ObjectState, split_ad_sets,
+};

@@ -1,0 +1,276 @@
+//! One Graph API call with Meta's retry policy: the per-account gate first,
+//! then the request, usage headers, error bodies, bounded back-off for
+//! transient failures and throttles; and cursor paging on top of it.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use super::MetaSettings;
+use super::error::PlatformError;
+use super::usage::{Admission, Gates, Usage, parse_usage};
+
+/// Pages followed at most on one edge: far beyond any real account, low
+/// enough to end a cursor loop.
+const MAX_PAGES: usize = 10_000;
+/// Longest single back-off sleep.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// An HTTP request to the Graph API, before the token is added.
+#[derive(Debug, Clone)]
+pub(super) enum Call {
+    /// GET with query parameters.
+    Get { url: Url, query: Vec<(String, String)> },
+    /// POST with form parameters.
+    Post { url: Url, form: Vec<(String, String)> },
+}
+
+/// The shared state behind every clone of a `MetaClient`.
+pub(super) struct Transport {
+    pub(super) http: reqwest::Client,
+    pub(super) settings: MetaSettings,
+    /// `appsecret_proof` for the token, when an app secret is configured.
+    pub(super) proof: Option<String>,
+    pub(super) gates: Gates,
+    pub(super) requests: AtomicU64,
+    jitter: AtomicU64,
+}
+
+impl Transport {
+    pub(super) fn new(http: reqwest::Client, settings: MetaSettings, proof: Option<String>) -> Self {
+        // Throttled accounts get requests spaced by the back-off base, and a pause
+        // of a few of them when the headers give no regain time.
+        let gates = Gates::new(settings.backoff_base, settings.backoff_base * 8);
+        Self { http, settings, proof, gates, requests: AtomicU64::new(0), jitter: AtomicU64::new(0x5eed) }
+    }
+
+    fn token(&self) -> &str {
+        self.settings.access_token.expose_secret()
+    }
+
+    /// `{graph_url}/{version}/{path}`.
+    pub(super) fn url(&self, path: &str) -> Result<Url, PlatformError> {
+        let base = self.settings.graph_url.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/{}/{path}", self.settings.api_version))
+            .map_err(|e| PlatformError::Invalid(format!("bad Graph API URL for {path}: {e}")))
+    }
+
+    /// Sends `call` for `account`, retrying per Meta's policy, and returns the
+    /// JSON body of the first success.
+    pub(super) async fn execute(&self, account: &str, call: &Call) -> Result<Value, PlatformError> {
+        let settings = &self.settings;
+        let mut attempt: u32 = 0;
+        loop {
+            match self.gates.admit(account, settings.max_throttle_wait) {
+                Admission::Go => {}
+                Admission::WaitThen(wait) => tokio::time::sleep(wait).await,
+                Admission::Refuse { remaining, code, subcode, reason } => {
+                    return Err(PlatformError::Throttled {
+                        account: account.to_owned(),
+                        retry_after: remaining,
+                        code,
+                        subcode,
+                        message: reason,
+                    });
+                }
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let (result, usage) = self.send_once(account, call).await;
+            let err = match result {
+                Ok(body) => return Ok(body),
+                Err(err) => err,
+            };
+            if err.is_throttle() {
+                let header_wait = usage.map_or(Duration::ZERO, |u| u.regain);
+                let wait = header_wait.max(self.backoff(attempt));
+                let (code, subcode) = (err.code().unwrap_or(0), err.subcode());
+                self.gates.pause(account, wait, code, subcode, &err.message());
+                if wait > settings.max_throttle_wait {
+                    tracing::warn!(account, code, wait_s = wait.as_secs(), "Meta throttled the account; failing fast");
+                    return Err(PlatformError::Throttled {
+                        account: account.to_owned(),
+                        retry_after: wait,
+                        code: err.code(),
+                        subcode,
+                        message: err.message(),
+                    });
+                }
+                if attempt >= settings.max_retries {
+                    return Err(err);
+                }
+                tracing::info!(account, code, wait_ms = wait.as_millis() as u64, "Meta throttled the account; waiting");
+            } else if err.is_transient() && attempt < settings.max_retries {
+                let wait = self.backoff(attempt);
+                tracing::info!(account, error = %err, wait_ms = wait.as_millis() as u64, "transient Meta failure; retrying");
+                tokio::time::sleep(wait).await;
+            } else {
+                return Err(err);
+            }
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(&self, account: &str, call: &Call) -> (Result<Value, PlatformError>, Option<Usage>) {
+        let mut auth = vec![("access_token", self.token())];
+        if let Some(proof) = &self.proof {
+            auth.push(("appsecret_proof", proof.as_str()));
+        }
+        let request = match call {
+            Call::Get { url, query } => self.http.get(url.clone()).query(query).query(&auth),
+            Call::Post { url, form } => {
+                let mut fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                fields.extend(auth);
+                self.http.post(url.clone()).form(&fields)
+            }
+        };
+        let response = match request.timeout(self.settings.request_timeout).send().await {
+            Ok(response) => response,
+            Err(e) => return (Err(self.transport_error(e)), None),
+        };
+        let status = response.status().as_u16();
+        let usage = parse_usage(response.headers(), account);
+        if let Some(usage) = usage {
+            self.gates.observe(account, usage);
+        }
+        let result = match response.bytes().await {
+            Ok(bytes) => interpret(status, &bytes).map_err(|e| e.redacted(self.token())),
+            Err(e) => Err(self.transport_error(e)),
+        };
+        (result, usage)
+    }
+
+    fn transport_error(&self, err: reqwest::Error) -> PlatformError {
+        if err.is_timeout() {
+            return PlatformError::Timeout;
+        }
+        // without_url: reqwest would otherwise print the URL, token included.
+        let err = err.without_url();
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        PlatformError::Transport(message).redacted(self.token())
+    }
+
+    /// Exponential back-off for `attempt` (0-based), jittered by ±25% so that
+    /// callers retrying together spread out.
+    pub(super) fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.settings.backoff_base.saturating_mul(1 << attempt.min(16)).min(MAX_BACKOFF);
+        let draw = splitmix64(self.jitter.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed));
+        let factor = 0.75 + (draw >> 11) as f64 / (1u64 << 53) as f64 * 0.5;
+        base.mul_f64(factor)
+    }
+
+    /// GETs every page of an edge, following `paging.next` until it is absent.
+    pub(super) async fn get_paged(
+        &self,
+        account: &str,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<Vec<Value>, PlatformError> {
+        let mut call = Call::Get { url: self.url(path)?, query };
+        let mut rows = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let mut page = self.execute(account, &call).await?;
+            match page.get_mut("data").map(Value::take) {
+                Some(Value::Array(data)) => rows.extend(data),
+                _ => return Err(PlatformError::Decode(format!("{path}: page without a data list"))),
+            }
+            // Only an absent `next` ends the edge: empty or short pages may carry one.
+            match page.pointer("/paging/next").and_then(Value::as_str) {
+                Some(next) => call = Call::Get { url: self.next_url(next)?, query: Vec::new() },
+                None => return Ok(rows),
+            }
+        }
+        Err(PlatformError::Decode(format!("{path}: more than {MAX_PAGES} pages")))
+    }
+
+    /// Checks a `paging.next` URL and removes the credentials it carries; the
+    /// client adds its own, and only ever sends them to the configured host.
+    fn next_url(&self, next: &str) -> Result<Url, PlatformError> {
+        let url = Url::parse(next).map_err(|_| PlatformError::Decode("paging.next is not a URL".into()))?;
+        let clean = strip_credentials(&url);
+        if url.origin() != self.settings.graph_url.origin() {
+            return Err(PlatformError::Decode(format!("paging.next leaves the Graph API host: {clean}")));
+        }
+        Ok(clean)
+    }
+}
+
+/// The URL without `access_token` and `appsecret_proof`: safe to log or send on.
+pub(super) fn strip_credentials(url: &Url) -> Url {
+    let mut clean = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        clean.set_query(None);
+    } else {
+        clean.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    clean
+}
+
+/// Reads a response the way Meta's SDK does: an `error` key fails whatever the
+/// status; `{"success": false}` fails; a non-JSON 5xx is a transient HTTP error.
+fn interpret(status: u16, bytes: &[u8]) -> Result<Value, PlatformError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(body) => {
+            if let Some(err) = PlatformError::from_body(&body, status) {
+                Err(err)
+            } else if status >= 400 {
+                Err(PlatformError::Http { status })
+            } else if body.get("success") == Some(&Value::Bool(false)) {
+                Err(PlatformError::Decode("Meta answered success: false".into()))
+            } else {
+                Ok(body)
+            }
+        }
+        Err(_) if status >= 400 => Err(PlatformError::Http { status }),
+        Err(_) if String::from_utf8_lossy(bytes).contains("Service Unavailable") => {
+            Err(PlatformError::Http { status: 503 })
+        }
+        Err(e) => Err(PlatformError::Decode(format!("body is not JSON: {e}"))),
+    }
+}
+
+/// SplitMix64's output function: a cheap, well-mixed hash of a counter.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_credentials_from_next_urls() {
+        let url = Url::parse(
+            "https://graph.facebook.com/v26.0/act_1/insights?limit=5&access_token=SECRET&after=QQ&appsecret_proof=ab",
+        )
+        .expect("url");
+        let clean = strip_credentials(&url).to_string();
+        assert_eq!(clean, "https://graph.facebook.com/v26.0/act_1/insights?limit=5&after=QQ");
+    }
+
+    #[test]
+    fn interprets_like_the_sdk() {
+        assert!(matches!(
+            interpret(200, br#"{"error":{"code":17,"message":"m"}}"#),
+            Err(PlatformError::Api { code: 17, .. })
+        ));
+        assert!(matches!(interpret(502, b"<html>bad gateway</html>"), Err(PlatformError::Http { status: 502 })));
+        assert!(matches!(interpret(200, br#"{"success":false}"#), Err(PlatformError::Decode(_))));
+        assert!(interpret(200, br#"{"success":true}"#).is_ok());
+    }
+}
