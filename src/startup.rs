@@ -2,16 +2,20 @@
 //! listener; [`Application::run_until`] serves until a shutdown future fires.
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use secrecy::SecretString;
 
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::config::Settings;
+use crate::config::{MetaConfig, Settings};
 use crate::grpc::{ApprovalsApi, AutoScalerApi, RulesApi, TimeOptimizationApi};
 use crate::pb::approvals_service_server::ApprovalsServiceServer;
 use crate::pb::auto_scaler_service_server::AutoScalerServiceServer;
 use crate::pb::rules_service_server::RulesServiceServer;
 use crate::pb::time_optimization_service_server::TimeOptimizationServiceServer;
+use crate::platform::{MetaClient, MetaSettings};
 use crate::service::AppState;
 use crate::{pb, persistence};
 
@@ -26,10 +30,25 @@ pub struct Application {
     state: AppState,
 }
 
+/// The Meta client for the settings: the live Graph API when a token is set.
+fn meta_client(meta: &MetaConfig, base_url: &str, token: SecretString) -> anyhow::Result<MetaClient> {
+    let mut settings = MetaSettings::new(token);
+    settings.graph_url = reqwest::Url::parse(base_url).map_err(|e| anyhow::anyhow!("invalid META_GRAPH_URL: {e}"))?;
+    settings.api_version = meta.api_version.clone();
+    settings.app_secret = meta.app_secret.clone();
+    settings.purchase_action_type = meta.purchase_action_type.clone();
+    Ok(MetaClient::new(settings)?)
+}
+
 impl Application {
     /// Connects to the database, applies migrations and binds the listener
     /// (connections wait in the backlog until `run_until`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let meta = &settings.meta;
+        let (platform, accounts) = match &meta.access_token {
+            Some(token) => (meta_client(meta, &meta.graph_url, token.clone())?, meta.account_ids.clone()),
+            None => anyhow::bail!("the local Meta sandbox is not available yet: set META_ACCESS_TOKEN"),
+        };
         let db = persistence::connect(&settings.database_url).await?;
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -37,7 +56,14 @@ impl Application {
         Ok(Self {
             incoming,
             addr,
-            state: AppState { db, events: Default::default(), engine: std::sync::Arc::new(settings.engine.clone()) },
+            state: AppState {
+                db,
+                events: Default::default(),
+                engine: Arc::new(settings.engine.clone()),
+                platform,
+                accounts: Arc::new(accounts),
+                cycle_lock: Default::default(),
+            },
         })
     }
 

@@ -287,9 +287,11 @@ mod tests {
         }
     }
 
+    type Mutation = Box<dyn Fn(&mut RuleSettings)>;
+
     #[test]
     fn each_broken_invariant_names_its_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut RuleSettings)>)> = vec![
+        let cases: Vec<(&str, Mutation)> = vec![
             ("name", Box::new(|s| s.name = "  ".into())),
             ("name", Box::new(|s| s.name = "x".repeat(201))),
             ("roas_pause", Box::new(|s| s.roas_pause = f64::NAN)),

@@ -1,10 +1,17 @@
 //! Use cases: combine the repositories, the ad platform and the clock. No
 //! tonic here; handlers call these and map their errors.
+pub mod cycle;
+pub mod engine;
 pub mod events;
 pub mod executor;
 pub mod rules;
 
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
+
+use crate::domain::ids::AccountId;
+use crate::platform::MetaClient;
 
 /// Everything a use case needs, cheap to clone.
 #[derive(Clone)]
@@ -14,5 +21,12 @@ pub struct AppState {
     /// Wakes local `WatchActions` streams when action events are committed.
     pub events: events::ActionEvents,
     /// Approval and alert settings.
-    pub engine: std::sync::Arc<crate::config::EngineConfig>,
+    pub engine: Arc<crate::config::EngineConfig>,
+    /// The Meta Graph API client (pointed at the local sandbox when no token
+    /// is configured).
+    pub platform: MetaClient,
+    /// Accounts configured for the hourly cycle (besides those with rules).
+    pub accounts: Arc<Vec<AccountId>>,
+    /// Held while a cycle runs in this process: cycles never overlap.
+    pub cycle_lock: Arc<tokio::sync::Mutex<()>>,
 }

@@ -107,7 +107,7 @@ pub fn test_settings(database_url: String) -> Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
         database_url,
         meta: MetaConfig {
-            access_token: None,
+            access_token: Some("test-token-not-used".to_owned().into()),
             app_secret: None,
             account_ids: Vec::new(),
             graph_url: "http://127.0.0.1:1".into(),

@@ -1,0 +1,243 @@
+//! The optimization cycle: every covered account is read, decided and
+//! executed; approved actions left from before are executed; actions
+//! abandoned by a crash are resolved. One account's failure never stops the
+//! others, and cycles never overlap.
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use super::AppState;
+use super::engine::{self, EvaluateOptions, Evaluation, Failure, FailureKind, Selection};
+use super::executor;
+use crate::domain::action::{ActionStatus, ActionType};
+use crate::domain::ids::AccountId;
+use crate::error::{Error, Result};
+use crate::persistence::{actions, cycles, rules};
+
+/// Accounts evaluated at once: enough to overlap Meta's latency, few enough
+/// to stay polite to its rate limits and the database.
+const ACCOUNT_CONCURRENCY: usize = 4;
+
+/// What a cycle does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleMode {
+    /// Decide and execute.
+    Optimize,
+    /// Relearn hour-of-day profiles.
+    Learn,
+    /// Both.
+    Both,
+}
+
+impl CycleMode {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Optimize => "optimize",
+            Self::Learn => "learn",
+            Self::Both => "both",
+        }
+    }
+}
+
+/// What a cycle did.
+#[derive(Debug, Clone)]
+pub struct CycleReport {
+    /// Recorded cycle id (0 for a dry run).
+    pub cycle_id: i64,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Accounts covered.
+    pub accounts: usize,
+    /// Campaigns evaluated.
+    pub campaigns_evaluated: usize,
+    /// Decisions by type.
+    pub by_type: BTreeMap<ActionType, i64>,
+    /// Executed (including approved actions from before).
+    pub executed: i64,
+    /// Waiting for approval.
+    pub pending_approval: i64,
+    /// Failed executions.
+    pub failed: i64,
+    /// Pending actions expired.
+    pub expired: i64,
+    /// What could not be evaluated.
+    pub failures: Vec<Failure>,
+    /// Dry run only: the decisions.
+    pub evaluations: Vec<Evaluation>,
+}
+
+/// The accounts a cycle covers: the configured ones plus every account with an
+/// enabled rule, optionally narrowed to `only`.
+pub async fn covered_accounts(state: &AppState, only: &[AccountId]) -> Result<Vec<AccountId>> {
+    let mut accounts: Vec<AccountId> = state.accounts.iter().cloned().collect();
+    for account in rules::accounts_with_enabled_rules(&state.db).await? {
+        if !accounts.contains(&account) {
+            accounts.push(account);
+        }
+    }
+    if !only.is_empty() {
+        accounts.retain(|a| only.contains(a));
+        for wanted in only {
+            if !accounts.contains(wanted) {
+                // Explicitly asked for: evaluate it even if not configured.
+                accounts.push(wanted.clone());
+            }
+        }
+    }
+    accounts.sort();
+    Ok(accounts)
+}
+
+/// Runs one cycle now. `Err(FailedPrecondition)` if one is already running
+/// in this process.
+#[tracing::instrument(skip_all, fields(mode = mode.as_str(), dry_run))]
+pub async fn run_cycle(state: &AppState, mode: CycleMode, dry_run: bool, only: &[AccountId]) -> Result<CycleReport> {
+    let _guard =
+        state.cycle_lock.try_lock().map_err(|_| Error::FailedPrecondition("a cycle is already running".into()))?;
+    if mode != CycleMode::Optimize {
+        return Err(Error::FailedPrecondition(
+            "learning hour-of-day profiles is not available yet; run mode optimize".into(),
+        ));
+    }
+    let started_at = Utc::now();
+    let cycle_id = if dry_run { 0 } else { cycles::start(&state.db, mode.as_str(), &replica_name()).await? };
+    let result = optimize(state, cycle_id, dry_run, only, started_at).await;
+    if !dry_run {
+        let (status, summary) = match &result {
+            Ok(report) => ("succeeded", summary_json(report)),
+            Err(e) => ("failed", serde_json::json!({ "error": e.to_string() }).to_string()),
+        };
+        if let Err(e) = cycles::finish(&state.db, cycle_id, status, &summary).await {
+            tracing::error!(cycle_id, error = %e, "cannot record the end of the cycle");
+        }
+    }
+    result
+}
+
+async fn optimize(
+    state: &AppState,
+    cycle_id: i64,
+    dry_run: bool,
+    only: &[AccountId],
+    started_at: DateTime<Utc>,
+) -> Result<CycleReport> {
+    let mut report = CycleReport {
+        cycle_id,
+        started_at,
+        finished_at: started_at,
+        accounts: 0,
+        campaigns_evaluated: 0,
+        by_type: BTreeMap::new(),
+        executed: 0,
+        pending_approval: 0,
+        failed: 0,
+        expired: 0,
+        failures: Vec::new(),
+        evaluations: Vec::new(),
+    };
+    if !dry_run {
+        // Finish what earlier cycles (or a crash) left behind first.
+        for record in executor::resolve_abandoned(state).await? {
+            tracing::info!(action_id = record.id, status = record.status.as_str(), "resolved an interrupted action");
+        }
+        let waiting = actions::in_status(&state.db, ActionStatus::Approved, None, None, 10_000).await?;
+        if !waiting.is_empty() {
+            let ids: Vec<i64> = waiting.iter().map(|r| r.id).collect();
+            match executor::execute_approved(state, &ids).await {
+                Ok(done) => count_final(&mut report, done.iter().map(|r| r.status)),
+                Err(e) => report.failures.push(Failure {
+                    account_id: String::new(),
+                    campaign_id: None,
+                    error: format!("approved actions could not be executed yet: {e}"),
+                    kind: FailureKind::Other,
+                }),
+            }
+        }
+    }
+
+    let accounts = covered_accounts(state, only).await?;
+    report.accounts = accounts.len();
+    let options = EvaluateOptions { dry_run, cycle_id: (cycle_id > 0).then_some(cycle_id) };
+    let mut outcomes = futures_util::stream::iter(accounts.into_iter().map(|account| {
+        let state = state.clone();
+        let span = tracing::info_span!("account", account_id = %account);
+        async move {
+            let outcome = engine::evaluate_account(&state, &account, Selection::AllActive, options).await;
+            (account, outcome)
+        }
+        .instrument(span)
+    }))
+    .buffer_unordered(ACCOUNT_CONCURRENCY);
+    while let Some((account, outcome)) = outcomes.next().await {
+        match outcome {
+            Ok(outcome) => {
+                report.campaigns_evaluated += outcome.evaluations.len();
+                for evaluation in &outcome.evaluations {
+                    *report.by_type.entry(evaluation.action().action_type).or_default() += 1;
+                }
+                count_final(&mut report, outcome.evaluations.iter().map(Evaluation::status));
+                report.failures.extend(outcome.failures);
+                if dry_run {
+                    report.evaluations.extend(outcome.evaluations);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "account could not be evaluated");
+                report.failures.push(Failure {
+                    account_id: account.to_string(),
+                    campaign_id: None,
+                    error: e.to_string(),
+                    kind: FailureKind::Other,
+                });
+            }
+        }
+    }
+    report.finished_at = Utc::now();
+    tracing::info!(
+        accounts = report.accounts,
+        campaigns = report.campaigns_evaluated,
+        executed = report.executed,
+        pending = report.pending_approval,
+        failed = report.failed,
+        failures = report.failures.len(),
+        "cycle finished"
+    );
+    Ok(report)
+}
+
+fn count_final(report: &mut CycleReport, statuses: impl Iterator<Item = ActionStatus>) {
+    for status in statuses {
+        match status {
+            ActionStatus::Executed => report.executed += 1,
+            ActionStatus::PendingApproval => report.pending_approval += 1,
+            ActionStatus::Failed => report.failed += 1,
+            ActionStatus::Expired => report.expired += 1,
+            _ => {}
+        }
+    }
+}
+
+fn summary_json(report: &CycleReport) -> String {
+    serde_json::json!({
+        "accounts": report.accounts,
+        "campaigns_evaluated": report.campaigns_evaluated,
+        "executed": report.executed,
+        "pending_approval": report.pending_approval,
+        "failed": report.failed,
+        "expired": report.expired,
+        "failures": report.failures.len(),
+        "by_type": report.by_type.iter().map(|(t, n)| (t.as_str(), *n)).collect::<BTreeMap<_, _>>(),
+    })
+    .to_string()
+}
+
+/// This process's name in cycle records: host and pid.
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}

@@ -1,0 +1,363 @@
+//! The scaling engine's use case: read an account's performance in one paged
+//! call, decide for each campaign with the pure decision table, record every
+//! decision (and a snapshot) in batches, then execute what needs no approval.
+use std::collections::HashMap;
+
+use chrono::{Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::{AppState, executor};
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction};
+use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Metrics, Outcome};
+use crate::domain::ids::{AccountId, CampaignId};
+use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
+use crate::error::{Error, Result};
+use crate::persistence::snapshots::NewSnapshot;
+use crate::persistence::{actions, rules, snapshots};
+use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
+
+/// How an evaluation runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EvaluateOptions {
+    /// Decide only: record nothing, change nothing.
+    pub dry_run: bool,
+    /// The cycle this evaluation belongs to.
+    pub cycle_id: Option<i64>,
+}
+
+/// One campaign's outcome.
+#[derive(Debug, Clone)]
+pub enum Evaluation {
+    /// Recorded (and executed or queued).
+    Recorded(ActionRecord),
+    /// A dry run's decision: nothing was recorded.
+    DryRun(NewAction),
+}
+
+impl Evaluation {
+    /// The decision, recorded or not.
+    pub fn action(&self) -> &NewAction {
+        match self {
+            Self::Recorded(record) => &record.action,
+            Self::DryRun(action) => action,
+        }
+    }
+
+    /// The action's status now (for a dry run: what it would have been).
+    pub fn status(&self) -> ActionStatus {
+        match self {
+            Self::Recorded(record) => record.status,
+            Self::DryRun(action) => action.status,
+        }
+    }
+}
+
+/// A campaign (or a whole account) that could not be evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Ad account.
+    pub account_id: String,
+    /// Campaign; `None` when the whole account failed.
+    pub campaign_id: Option<String>,
+    /// What went wrong.
+    pub error: String,
+    /// Why, for callers that map it to a status.
+    pub kind: FailureKind,
+}
+
+/// Why a campaign could not be evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The campaign does not exist in the account.
+    NotFound,
+    /// No enabled rule covers it.
+    NoRule,
+    /// Anything else (platform or database).
+    Other,
+}
+
+/// The outcome of evaluating (part of) one account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountOutcome {
+    /// One per evaluated campaign, in campaign order.
+    pub evaluations: Vec<Evaluation>,
+    /// Campaigns that could not be evaluated.
+    pub failures: Vec<Failure>,
+}
+
+/// Which campaigns of an account to evaluate.
+#[derive(Debug, Clone, Copy)]
+pub enum Selection<'a> {
+    /// Every active campaign.
+    AllActive,
+    /// Exactly these; an unknown one is a failure (or `NotFound` alone).
+    Only(&'a [CampaignId]),
+}
+
+/// Evaluates campaigns of one account: one account read, one paged campaign
+/// read, one paged insights read per metrics window in use, batched writes.
+#[tracing::instrument(skip_all, fields(account_id = %account))]
+pub async fn evaluate_account(
+    state: &AppState,
+    account: &AccountId,
+    selection: Selection<'_>,
+    options: EvaluateOptions,
+) -> Result<AccountOutcome> {
+    let info = state.platform.account(account).await?;
+    let tz: Tz = info.timezone_name.parse().map_err(|_| {
+        Error::Platform(format!("account {account} reports an unknown time zone {:?}", info.timezone_name))
+    })?;
+    let now = Utc::now();
+    let account_rules = rules_for(state, &info, options.dry_run).await?;
+    let campaigns = state.platform.campaigns(account).await?;
+
+    let mut outcome = AccountOutcome::default();
+    let targets: Vec<&CampaignState> = match selection {
+        Selection::AllActive => campaigns.iter().filter(|c| c.is_active()).collect(),
+        Selection::Only(ids) => {
+            let by_id: HashMap<&CampaignId, &CampaignState> = campaigns.iter().map(|c| (&c.campaign_id, c)).collect();
+            let mut found = Vec::new();
+            for id in ids {
+                match by_id.get(id) {
+                    Some(c) => found.push(*c),
+                    None => outcome.failures.push(Failure {
+                        account_id: account.to_string(),
+                        campaign_id: Some(id.to_string()),
+                        error: format!("campaign {id} was not found in account {account}"),
+                        kind: FailureKind::NotFound,
+                    }),
+                }
+            }
+            found
+        }
+    };
+
+    // Pick each campaign's rule; campaigns without an enabled rule are not evaluated.
+    let mut planned: Vec<(&CampaignState, &ScalingRule)> = Vec::with_capacity(targets.len());
+    for campaign in targets {
+        match rule::applicable_rule(&account_rules, &campaign.campaign_id) {
+            Some(r) => planned.push((campaign, r)),
+            None => outcome.failures.push(Failure {
+                account_id: account.to_string(),
+                campaign_id: Some(campaign.campaign_id.to_string()),
+                error: "no enabled rule applies to this campaign".into(),
+                kind: FailureKind::NoRule,
+            }),
+        }
+    }
+    if planned.is_empty() {
+        return Ok(outcome);
+    }
+
+    // One paged insights read per window in use (normally just one).
+    let today = now.with_timezone(&tz).date_naive();
+    let mut insights: HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)> = HashMap::new();
+    for (_, r) in &planned {
+        let window = r.settings.metrics_window;
+        if insights.contains_key(&window) {
+            continue;
+        }
+        let days = window_days(window, today);
+        let rows = state.platform.insights(account, &days.query).await?;
+        insights.insert(window, (days, rows.into_iter().map(|p| (p.campaign_id.clone(), p)).collect()));
+    }
+
+    let last_changes = actions::last_budget_changes(&state.db, account.as_str()).await?;
+    let open = actions::open_by_campaign(&state.db, account.as_str()).await?;
+    // The cap bounds the daily budgets of active campaigns; campaigns without a
+    // daily budget (lifetime budgets) add nothing to it.
+    let mut active_total: Option<i64> = campaigns
+        .iter()
+        .filter(|c| c.is_active())
+        .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
+
+    let mut decided = Vec::with_capacity(planned.len());
+    let mut snapshot_rows = Vec::with_capacity(planned.len());
+    for (campaign, r) in planned {
+        let (days, rows) = &insights[&r.settings.metrics_window];
+        let perf = rows.get(&campaign.campaign_id);
+        let metrics = metrics_of(perf);
+        let old_budget = campaign.daily_budget_minor();
+        let inputs = CampaignInputs {
+            metrics: metrics.clone(),
+            current_budget_minor: old_budget.unwrap_or(0),
+            is_active: campaign.is_active(),
+            last_budget_change_at: last_changes.get(campaign.campaign_id.as_str()).copied(),
+        };
+        let context = AccountContext { currency: info.currency.clone(), active_budget_total_minor: active_total, now };
+        let mut decision = decision::decide(&r.settings, &inputs, &context);
+        if old_budget.is_none() && decision.outcome != Outcome::Hold {
+            hold(&mut decision, "the campaign has no daily budget (lifetime budget); it is not scaled");
+        }
+        if let Some((open_id, open_status)) = open.get(campaign.campaign_id.as_str())
+            && decision.outcome != Outcome::Hold
+        {
+            hold(&mut decision, &format!("action #{open_id} for this campaign is still {}", open_status.as_str()));
+        }
+        // Reserve what this decision will do to the account's total, so later
+        // campaigns of the same pass see it (pending approvals reserve too).
+        if decision.outcome != Outcome::Hold && campaign.is_active() {
+            active_total = active_total.and_then(|t| t.checked_add(decision.change_minor()));
+        }
+        let action_metrics = ActionMetrics {
+            spend_minor: metrics.spend_minor,
+            revenue_minor: metrics.revenue_minor,
+            impressions: metrics.impressions,
+            clicks: metrics.clicks,
+            conversions: metrics.conversions,
+            roas: metrics.roas(),
+            ctr_percent: if metrics.ctr_percent.is_finite() { metrics.ctr_percent } else { 0.0 },
+            window: r.settings.metrics_window.as_str().to_owned(),
+            window_start: perf.map_or_else(|| days.since.to_string(), |p| non_empty(&p.date_start, days.since)),
+            window_end: perf.map_or_else(|| days.until.to_string(), |p| non_empty(&p.date_stop, days.until)),
+        };
+        snapshot_rows.push(NewSnapshot {
+            account_id: account.to_string(),
+            campaign_id: campaign.campaign_id.to_string(),
+            cycle_id: options.cycle_id,
+            taken_at: now,
+            currency: info.currency.clone(),
+            metrics: action_metrics.clone(),
+            daily_budget_minor: old_budget.unwrap_or(0),
+            status: campaign.effective_status.clone(),
+        });
+        decided.push(NewAction {
+            account_id: account.to_string(),
+            campaign_id: campaign.campaign_id.to_string(),
+            campaign_name: campaign.name.clone(),
+            rule_id: (r.id > 0).then_some(r.id),
+            cycle_id: options.cycle_id,
+            action_type: decision.action_type,
+            status: match decision.outcome {
+                Outcome::Execute => ActionStatus::Approved,
+                Outcome::NeedsApproval => ActionStatus::PendingApproval,
+                Outcome::Hold => ActionStatus::Skipped,
+            },
+            currency: info.currency.clone(),
+            budget_level: budget_level(&campaign.budget),
+            old_budget_minor: decision.old_budget_minor,
+            new_budget_minor: decision.new_budget_minor,
+            metrics: action_metrics,
+            reason: decision.reason,
+            requires_approval: decision.outcome == Outcome::NeedsApproval,
+        });
+    }
+
+    if options.dry_run {
+        outcome.evaluations.extend(decided.into_iter().map(Evaluation::DryRun));
+        return Ok(outcome);
+    }
+
+    let recorded = actions::insert_many(&state.db, &decided).await?;
+    snapshots::insert_many(&state.db, &snapshot_rows).await?;
+    state.events.published();
+
+    let to_execute: Vec<ActionRecord> =
+        recorded.iter().filter(|r| r.status == ActionStatus::Approved).cloned().collect();
+    let executed = if to_execute.is_empty() {
+        Vec::new()
+    } else {
+        // The campaigns were read moments ago: they are the pre-check.
+        executor::execute_for_account(state, account, to_execute, &campaigns, false).await?
+    };
+    let mut finals: HashMap<i64, ActionRecord> = executed.into_iter().map(|r| (r.id, r)).collect();
+    outcome.evaluations.extend(recorded.into_iter().map(|r| Evaluation::Recorded(finals.remove(&r.id).unwrap_or(r))));
+    Ok(outcome)
+}
+
+fn hold(decision: &mut Decision, why: &str) {
+    decision.outcome = Outcome::Hold;
+    decision.new_budget_minor = decision.old_budget_minor;
+    decision.reason = format!("{}; held: {why}", decision.reason);
+}
+
+fn non_empty(raw: &str, fallback: NaiveDate) -> String {
+    if raw.is_empty() { fallback.to_string() } else { raw.to_owned() }
+}
+
+fn metrics_of(perf: Option<&CampaignPerformance>) -> Metrics {
+    perf.map_or(
+        Metrics { spend_minor: 0, revenue_minor: 0, impressions: 0, clicks: 0, conversions: 0, ctr_percent: 0.0 },
+        |p| Metrics {
+            spend_minor: p.spend_minor,
+            revenue_minor: p.revenue_minor,
+            impressions: p.impressions,
+            clicks: p.clicks,
+            conversions: p.conversions,
+            ctr_percent: p.ctr_percent,
+        },
+    )
+}
+
+fn budget_level(holder: &BudgetHolder) -> BudgetLevel {
+    match holder {
+        BudgetHolder::Campaign { .. } => BudgetLevel::Campaign,
+        BudgetHolder::AdSets(_) => BudgetLevel::AdSet,
+        BudgetHolder::NoDailyBudget => BudgetLevel::Unknown,
+    }
+}
+
+/// The days a window covers and how to ask Meta for them.
+#[derive(Debug, Clone)]
+pub struct WindowDays {
+    /// First day (account time zone).
+    pub since: NaiveDate,
+    /// Last day, inclusive.
+    pub until: NaiveDate,
+    /// The insights query.
+    pub query: InsightsWindow,
+}
+
+/// The account-local days of `window` when the account's date is `today`.
+/// Meta has no rolling 24-hour preset: "last 24 hours" is yesterday + today.
+pub fn window_days(window: MetricsWindow, today: NaiveDate) -> WindowDays {
+    let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(today);
+    let preset = |name: &str, since, until| WindowDays { since, until, query: InsightsWindow::Preset(name.into()) };
+    match window {
+        MetricsWindow::Last24Hours => {
+            WindowDays { since: back(1), until: today, query: InsightsWindow::Range { since: back(1), until: today } }
+        }
+        MetricsWindow::Today => preset("today", today, today),
+        MetricsWindow::Yesterday => preset("yesterday", back(1), back(1)),
+        MetricsWindow::Last3Days => preset("last_3d", back(3), back(1)),
+        MetricsWindow::Last7Days => preset("last_7d", back(7), back(1)),
+        MetricsWindow::Last14Days => preset("last_14d", back(14), back(1)),
+    }
+}
+
+/// The account's rules; an account without any gets the default rule (the
+/// brief's numbers in the account's currency), stored like any rule so
+/// operators can see and change it. A dry run uses it without storing it.
+async fn rules_for(state: &AppState, info: &AccountInfo, dry_run: bool) -> Result<Vec<ScalingRule>> {
+    let existing = rules::for_accounts(&state.db, std::slice::from_ref(&info.account_id)).await?;
+    if !existing.is_empty() {
+        return Ok(existing);
+    }
+    let settings = RuleSettings::defaults("Default Auto-Scaling", info.currency.clone(), info.currency_offset);
+    let new_rule =
+        NewRule { account_id: info.account_id.clone(), campaign_id: None, settings, created_by: "autoscaler".into() };
+    if dry_run {
+        let now = Utc::now();
+        return Ok(vec![ScalingRule {
+            id: 0,
+            account_id: new_rule.account_id,
+            campaign_id: None,
+            settings: new_rule.settings,
+            created_by: new_rule.created_by.clone(),
+            updated_by: new_rule.created_by,
+            created_at: now,
+            updated_at: now,
+        }]);
+    }
+    match rules::create(&state.db, new_rule).await {
+        Ok(created) => {
+            tracing::info!(account_id = %info.account_id, rule_id = created.id, "created the default rule");
+            Ok(vec![created])
+        }
+        // Another evaluation created it first: use theirs.
+        Err(Error::AlreadyExists { .. }) => {
+            rules::for_accounts(&state.db, std::slice::from_ref(&info.account_id)).await
+        }
+        Err(e) => Err(e),
+    }
+}
