@@ -20,6 +20,12 @@ pub struct ServeArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Cron schedule (seconds first, UTC) of the optimize cycle, or "off".
+    #[arg(long, env = "AUTOSCALER_OPTIMIZE_SCHEDULE", default_value = "0 0 * * * *")]
+    pub optimize_schedule: String,
+    /// Cron schedule (seconds first, UTC) of the daily learn cycle, or "off".
+    #[arg(long, env = "AUTOSCALER_LEARN_SCHEDULE", default_value = "off")]
+    pub learn_schedule: String,
 }
 
 /// How the engine treats approvals and alerts.
@@ -103,6 +109,8 @@ pub struct Settings {
     pub meta: MetaConfig,
     /// Approvals and alerts.
     pub engine: EngineConfig,
+    /// When the background cycles run.
+    pub schedules: crate::service::scheduler::Schedules,
 }
 
 /// Validated engine settings.
@@ -243,6 +251,10 @@ impl ServeArgs {
             database_url,
             meta: self.meta.into_config()?,
             engine: self.engine.into_config()?,
+            schedules: crate::service::scheduler::Schedules {
+                optimize: schedule("AUTOSCALER_OPTIMIZE_SCHEDULE", &self.optimize_schedule)?,
+                learn: schedule("AUTOSCALER_LEARN_SCHEDULE", &self.learn_schedule)?,
+            },
         })
     }
 }
@@ -259,4 +271,16 @@ impl DatabaseArgs {
         }
         Ok(url)
     }
+}
+
+fn schedule(setting: &'static str, raw: &str) -> Result<Option<String>, ConfigError> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("off") || raw.is_empty() {
+        return Ok(None);
+    }
+    crate::service::scheduler::validate(raw).map_err(|e| ConfigError {
+        setting,
+        reason: format!("not a cron expression (sec min hour day month weekday): {e}"),
+    })?;
+    Ok(Some(raw.to_owned()))
 }

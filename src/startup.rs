@@ -17,6 +17,7 @@ use crate::pb::rules_service_server::RulesServiceServer;
 use crate::pb::time_optimization_service_server::TimeOptimizationServiceServer;
 use crate::platform::{MetaClient, MetaSettings};
 use crate::service::AppState;
+use crate::service::scheduler::{self, Schedules};
 use crate::{pb, persistence};
 
 /// Largest request the server accepts (bytes); anything bigger is refused
@@ -28,6 +29,7 @@ pub struct Application {
     incoming: TcpIncoming,
     addr: SocketAddr,
     state: AppState,
+    schedules: Schedules,
 }
 
 /// The Meta client for the settings: the live Graph API when a token is set.
@@ -54,6 +56,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
         Ok(Self {
+            schedules: settings.schedules.clone(),
             incoming,
             addr,
             state: AppState {
@@ -96,6 +99,7 @@ impl Application {
             .build_v1alpha()?;
 
         let state = self.state;
+        let mut scheduler = scheduler::start(state.clone(), &self.schedules).await?;
         tracing::info!(addr = %self.addr, "serving gRPC");
         Server::builder()
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
@@ -119,6 +123,14 @@ impl Application {
             )
             .serve_with_incoming_shutdown(self.incoming, shutdown)
             .await?;
+        if let Some(scheduler) = scheduler.as_mut()
+            && let Err(e) = scheduler.shutdown().await
+        {
+            tracing::warn!(error = ?e, "scheduler did not stop cleanly");
+        }
+        // A cycle in progress finishes its current step: wait for it, so no
+        // action is left half-applied by the shutdown.
+        let _cycle = state.cycle_lock.lock().await;
         tracing::info!("server stopped");
         Ok(())
     }

@@ -5,20 +5,26 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use super::entity::cycle_run;
 use crate::error::{Error, Result};
 
-/// Records the start of a cycle; returns its id.
-pub async fn start(db: &impl ConnectionTrait, mode: &str, replica: &str) -> Result<i64> {
-    let row = cycle_run::ActiveModel {
+/// Records the start of a cycle; returns its id, or `None` when `slot` was
+/// already taken (another replica runs that scheduled cycle).
+pub async fn start(db: &impl ConnectionTrait, mode: &str, replica: &str, slot: Option<&str>) -> Result<Option<i64>> {
+    let inserted = cycle_run::ActiveModel {
         mode: Set(mode.to_owned()),
         status: Set("running".to_owned()),
         replica: Set(replica.to_owned()),
         started_at: Set(Utc::now()),
         finished_at: Set(None),
         summary: Set(None),
+        slot: Set(slot.map(str::to_owned)),
         ..Default::default()
     }
     .insert(db)
-    .await?;
-    Ok(row.id)
+    .await;
+    match inserted {
+        Ok(row) => Ok(Some(row.id)),
+        Err(e) if slot.is_some() && super::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Records the end of a cycle with its outcome and a JSON summary.

@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod cycles;
 pub mod entity;
+pub mod leases;
 pub mod rules;
 pub mod snapshots;
 

@@ -14,7 +14,7 @@ use super::executor;
 use crate::domain::action::{ActionStatus, ActionType};
 use crate::domain::ids::AccountId;
 use crate::error::{Error, Result};
-use crate::persistence::{actions, cycles, rules};
+use crate::persistence::{actions, cycles, leases, rules};
 
 /// Accounts evaluated at once: enough to overlap Meta's latency, few enough
 /// to stay polite to its rate limits and the database.
@@ -93,21 +93,77 @@ pub async fn covered_accounts(state: &AppState, only: &[AccountId]) -> Result<Ve
     Ok(accounts)
 }
 
-/// Runs one cycle now. `Err(FailedPrecondition)` if one is already running
-/// in this process.
+/// Name of the lease that keeps cycles of all replicas from overlapping.
+const CYCLE_LEASE: &str = "cycle";
+/// How long a cycle lease lasts without renewal; a crashed holder blocks
+/// others at most this long.
+const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Runs one cycle now (on demand). `Err(FailedPrecondition)` if a cycle is
+/// already running here or on another replica. A dry run reads only, so it
+/// neither waits for nor blocks real cycles.
 #[tracing::instrument(skip_all, fields(mode = mode.as_str(), dry_run))]
 pub async fn run_cycle(state: &AppState, mode: CycleMode, dry_run: bool, only: &[AccountId]) -> Result<CycleReport> {
-    let _guard =
-        state.cycle_lock.try_lock().map_err(|_| Error::FailedPrecondition("a cycle is already running".into()))?;
-    if mode != CycleMode::Optimize {
-        return Err(Error::FailedPrecondition(
-            "learning hour-of-day profiles is not available yet; run mode optimize".into(),
-        ));
+    if dry_run {
+        check_mode(mode)?;
+        return optimize(state, 0, true, only, Utc::now()).await;
     }
-    let started_at = Utc::now();
-    let cycle_id = if dry_run { 0 } else { cycles::start(&state.db, mode.as_str(), &replica_name()).await? };
-    let result = optimize(state, cycle_id, dry_run, only, started_at).await;
-    if !dry_run {
+    run_exclusive(state, mode, only, None)
+        .await?
+        .ok_or_else(|| Error::FailedPrecondition("a cycle is already running".into()))
+}
+
+/// Runs the scheduled cycle of `slot` unless a cycle is running or another
+/// replica already ran (or runs) this slot: then `Ok(None)`.
+pub async fn run_scheduled(state: &AppState, mode: CycleMode, slot: &str) -> Result<Option<CycleReport>> {
+    run_exclusive(state, mode, &[], Some(slot)).await
+}
+
+fn check_mode(mode: CycleMode) -> Result<()> {
+    if mode == CycleMode::Optimize {
+        Ok(())
+    } else {
+        Err(Error::FailedPrecondition("learning hour-of-day profiles is not available yet; run mode optimize".into()))
+    }
+}
+
+async fn run_exclusive(
+    state: &AppState,
+    mode: CycleMode,
+    only: &[AccountId],
+    slot: Option<&str>,
+) -> Result<Option<CycleReport>> {
+    check_mode(mode)?;
+    let Ok(_local) = state.cycle_lock.try_lock() else {
+        return Ok(None);
+    };
+    let holder = replica_name();
+    if !leases::acquire(&state.db, CYCLE_LEASE, &holder, LEASE_TTL).await? {
+        return Ok(None);
+    }
+    // Keep the lease while the cycle runs; it lapses by itself if we crash.
+    let renewer = {
+        let db = state.db.clone();
+        let holder = holder.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval((LEASE_TTL / 3).to_std().unwrap_or(std::time::Duration::from_secs(60)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = leases::acquire(&db, CYCLE_LEASE, &holder, LEASE_TTL).await {
+                    tracing::warn!(error = %e, "cannot renew the cycle lease");
+                }
+            }
+        })
+    };
+    let result = async {
+        let started_at = Utc::now();
+        let Some(cycle_id) = cycles::start(&state.db, mode.as_str(), &holder, slot).await? else {
+            tracing::info!(slot, "another replica already ran this scheduled cycle");
+            return Ok(None);
+        };
+        let result = optimize(state, cycle_id, false, only, started_at).await;
         let (status, summary) = match &result {
             Ok(report) => ("succeeded", summary_json(report)),
             Err(e) => ("failed", serde_json::json!({ "error": e.to_string() }).to_string()),
@@ -115,6 +171,12 @@ pub async fn run_cycle(state: &AppState, mode: CycleMode, dry_run: bool, only: &
         if let Err(e) = cycles::finish(&state.db, cycle_id, status, &summary).await {
             tracing::error!(cycle_id, error = %e, "cannot record the end of the cycle");
         }
+        result.map(Some)
+    }
+    .await;
+    renewer.abort();
+    if let Err(e) = leases::release(&state.db, CYCLE_LEASE, &holder).await {
+        tracing::warn!(error = %e, "cannot release the cycle lease; it expires by itself");
     }
     result
 }

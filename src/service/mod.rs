@@ -5,6 +5,7 @@ pub mod engine;
 pub mod events;
 pub mod executor;
 pub mod rules;
+pub mod scheduler;
 
 use std::sync::Arc;
 

@@ -116,6 +116,7 @@ pub fn test_settings(database_url: String) -> Settings {
             sandbox: SandboxConfig { seed: 7, accounts: 1, campaigns_per_account: 5 },
         },
         engine: EngineConfig::default(),
+        schedules: Default::default(),
     }
 }
 

@@ -12,6 +12,9 @@ pub struct Model {
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
     pub summary: Option<String>,
+    /// The scheduled slot (e.g. `optimize@2026-11-25T14:00Z`); unique, so one
+    /// replica runs each scheduled cycle. `None` for on-demand cycles.
+    pub slot: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! SeaORM entities, one per table of the migration crate.
 pub mod action_event;
 pub mod cycle_run;
+pub mod lease;
 pub mod optimal_hour_profile;
 pub mod performance_snapshot;
 pub mod scaling_action;
