@@ -86,6 +86,12 @@ pub struct MetaArgs {
     /// Campaigns per sandbox account (sandbox only).
     #[arg(long, env = "AUTOSCALER_SANDBOX_CAMPAIGNS", default_value_t = 30)]
     pub sandbox_campaigns: usize,
+    /// Timeout of one Graph API request, in seconds.
+    #[arg(long, env = "META_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub meta_request_timeout_secs: u64,
+    /// Retries of a transient or throttled Graph API request.
+    #[arg(long, env = "META_MAX_RETRIES", default_value_t = 3)]
+    pub meta_max_retries: u32,
 }
 
 /// A setting that cannot be used, naming it.
@@ -176,6 +182,12 @@ pub struct MetaConfig {
     pub purchase_action_type: String,
     /// The sandbox's market, used when there is no token.
     pub sandbox: SandboxConfig,
+    /// Timeout of one Graph API request.
+    pub request_timeout: std::time::Duration,
+    /// Retries of a transient or throttled Graph API request.
+    pub max_retries: u32,
+    /// First retry delay; doubles per retry.
+    pub backoff_base: std::time::Duration,
 }
 
 /// Shape of the sandbox's simulated market.
@@ -238,6 +250,9 @@ impl MetaArgs {
                 accounts: self.sandbox_accounts,
                 campaigns_per_account: self.sandbox_campaigns,
             },
+            request_timeout: std::time::Duration::from_secs(self.meta_request_timeout_secs.clamp(1, 600)),
+            max_retries: self.meta_max_retries.min(10),
+            backoff_base: std::time::Duration::from_millis(500),
         })
     }
 }

@@ -4,17 +4,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use secrecy::SecretString;
-
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::{MetaConfig, Settings};
+use crate::domain::ids::AccountId;
 use crate::grpc::{ApprovalsApi, AutoScalerApi, RulesApi, TimeOptimizationApi};
 use crate::pb::approvals_service_server::ApprovalsServiceServer;
 use crate::pb::auto_scaler_service_server::AutoScalerServiceServer;
 use crate::pb::rules_service_server::RulesServiceServer;
 use crate::pb::time_optimization_service_server::TimeOptimizationServiceServer;
+use crate::platform::sandbox::{RunningSandbox, Sandbox};
 use crate::platform::{MetaClient, MetaSettings};
 use crate::service::AppState;
 use crate::service::scheduler::{self, Schedules};
@@ -30,44 +30,73 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     schedules: Schedules,
+    _sandbox: Option<RunningSandbox>,
 }
 
-/// The Meta client for the settings: the live Graph API when a token is set.
-fn meta_client(meta: &MetaConfig, base_url: &str, token: SecretString) -> anyhow::Result<MetaClient> {
-    let mut settings = MetaSettings::new(token);
-    settings.graph_url = reqwest::Url::parse(base_url).map_err(|e| anyhow::anyhow!("invalid META_GRAPH_URL: {e}"))?;
+/// The ad platform a server talks to.
+pub struct Platform {
+    /// The Graph API client.
+    pub client: MetaClient,
+    /// Accounts to optimize: the configured ones, or the sandbox's.
+    pub accounts: Vec<AccountId>,
+    /// The local sandbox, when no token is configured; stops when dropped.
+    pub sandbox: Option<RunningSandbox>,
+}
+
+/// Connects to Meta when a token is configured; otherwise starts the local
+/// sandbox on loopback and points the same client at it.
+pub async fn connect_platform(meta: &MetaConfig) -> anyhow::Result<Platform> {
+    let (mut settings, accounts, sandbox) = match &meta.access_token {
+        Some(token) => {
+            let mut settings = MetaSettings::new(token.clone());
+            settings.graph_url =
+                reqwest::Url::parse(&meta.graph_url).map_err(|e| anyhow::anyhow!("invalid META_GRAPH_URL: {e}"))?;
+            (settings, meta.account_ids.clone(), None)
+        }
+        None => {
+            let sandbox =
+                Sandbox::generated(meta.sandbox.seed, meta.sandbox.accounts, meta.sandbox.campaigns_per_account);
+            let running =
+                sandbox.start().await.map_err(|e| anyhow::anyhow!("cannot start the local Meta sandbox: {e}"))?;
+            let accounts = if meta.account_ids.is_empty() { sandbox.account_ids() } else { meta.account_ids.clone() };
+            tracing::info!(url = %running.base_url(), accounts = accounts.len(), "no META_ACCESS_TOKEN: using the local Meta sandbox");
+            (running.meta_settings(), accounts, Some(running))
+        }
+    };
     settings.api_version = meta.api_version.clone();
     settings.app_secret = meta.app_secret.clone();
     settings.purchase_action_type = meta.purchase_action_type.clone();
-    Ok(MetaClient::new(settings)?)
+    settings.request_timeout = meta.request_timeout;
+    settings.max_retries = meta.max_retries;
+    settings.backoff_base = meta.backoff_base;
+    Ok(Platform { client: MetaClient::new(settings)?, accounts, sandbox })
+}
+
+/// The shared state of a server or a one-off cycle: database (migrated) and
+/// ad platform.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
+    let platform = connect_platform(&settings.meta).await?;
+    let db = persistence::connect(&settings.database_url).await?;
+    let state = AppState {
+        db,
+        events: Default::default(),
+        engine: Arc::new(settings.engine.clone()),
+        platform: platform.client,
+        accounts: Arc::new(platform.accounts),
+        cycle_lock: Default::default(),
+    };
+    Ok((state, platform.sandbox))
 }
 
 impl Application {
     /// Connects to the database, applies migrations and binds the listener
     /// (connections wait in the backlog until `run_until`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let meta = &settings.meta;
-        let (platform, accounts) = match &meta.access_token {
-            Some(token) => (meta_client(meta, &meta.graph_url, token.clone())?, meta.account_ids.clone()),
-            None => anyhow::bail!("the local Meta sandbox is not available yet: set META_ACCESS_TOKEN"),
-        };
-        let db = persistence::connect(&settings.database_url).await?;
+        let (state, sandbox) = build_state(&settings).await?;
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
-        Ok(Self {
-            schedules: settings.schedules.clone(),
-            incoming,
-            addr,
-            state: AppState {
-                db,
-                events: Default::default(),
-                engine: Arc::new(settings.engine.clone()),
-                platform,
-                accounts: Arc::new(accounts),
-                cycle_lock: Default::default(),
-            },
-        })
+        Ok(Self { schedules: settings.schedules.clone(), incoming, addr, state, _sandbox: sandbox })
     }
 
     /// The bound address (useful with port 0).
@@ -99,6 +128,7 @@ impl Application {
             .build_v1alpha()?;
 
         let state = self.state;
+        let watchdog = tokio::spawn(watch_database(state.db.clone(), health.clone()));
         let mut scheduler = scheduler::start(state.clone(), &self.schedules).await?;
         tracing::info!(addr = %self.addr, "serving gRPC");
         Server::builder()
@@ -131,8 +161,45 @@ impl Application {
         // A cycle in progress finishes its current step: wait for it, so no
         // action is left half-applied by the shutdown.
         let _cycle = state.cycle_lock.lock().await;
+        watchdog.abort();
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+/// How often the health watchdog pings the database.
+const DATABASE_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Services whose health follows the database.
+const SERVICE_NAMES: [&str; 5] = [
+    "",
+    "autoscaler.v1.RulesService",
+    "autoscaler.v1.AutoScalerService",
+    "autoscaler.v1.ApprovalsService",
+    "autoscaler.v1.TimeOptimizationService",
+];
+
+/// Reports NOT_SERVING while the database is unreachable and SERVING again
+/// when it answers, so load balancers and monitors see the outage.
+async fn watch_database(db: sea_orm::DatabaseConnection, health: tonic_health::server::HealthReporter) {
+    use tonic_health::ServingStatus;
+    let mut serving = true;
+    let mut tick = tokio::time::interval(DATABASE_PING_INTERVAL);
+    loop {
+        tick.tick().await;
+        let up = tokio::time::timeout(DATABASE_PING_INTERVAL, db.ping()).await.is_ok_and(|r| r.is_ok());
+        if up != serving {
+            serving = up;
+            let status = if up { ServingStatus::Serving } else { ServingStatus::NotServing };
+            if up {
+                tracing::info!("database reachable again: SERVING");
+            } else {
+                tracing::error!("database unreachable: NOT_SERVING");
+            }
+            for name in SERVICE_NAMES {
+                health.set_service_status(name, status).await;
+            }
+        }
     }
 }
 

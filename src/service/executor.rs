@@ -217,8 +217,18 @@ async fn apply(
             return;
         }
     };
-    let object_ids: Vec<String> = writes.iter().map(|w| w.object_id().to_owned()).collect();
-    let read_back = state.platform.read_objects(account, &object_ids).await;
+    // Read back only what was written: a refused write has nothing to verify.
+    let object_ids: Vec<String> = writes
+        .iter()
+        .zip(&results)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(w, _)| w.object_id().to_owned())
+        .collect();
+    let read_back = if object_ids.is_empty() {
+        Ok(HashMap::new())
+    } else {
+        state.platform.read_objects(account, &object_ids).await
+    };
     let mut results = results.into_iter();
     for (id, action_writes) in planned {
         let outcomes: Vec<Result<(), PlatformError>> =
@@ -272,7 +282,12 @@ fn judge(
 /// Resolves actions left in `executing` by a crash: reads the platform and
 /// records what is true there. Never writes again.
 pub async fn resolve_abandoned(state: &AppState) -> Result<Vec<ActionRecord>> {
-    let stale = actions::stale_executing(&state.db, Utc::now() - STALE_CLAIM).await?;
+    resolve_claimed_before(state, Utc::now() - STALE_CLAIM).await
+}
+
+/// [`resolve_abandoned`] for claims older than `cutoff`.
+pub async fn resolve_claimed_before(state: &AppState, cutoff: chrono::DateTime<Utc>) -> Result<Vec<ActionRecord>> {
+    let stale = actions::stale_executing(&state.db, cutoff).await?;
     let mut by_account: HashMap<String, Vec<ActionRecord>> = HashMap::new();
     for record in stale {
         by_account.entry(record.action.account_id.clone()).or_default().push(record);

@@ -8,6 +8,7 @@ use autoscaler::pb::approvals_service_client::ApprovalsServiceClient;
 use autoscaler::pb::auto_scaler_service_client::AutoScalerServiceClient;
 use autoscaler::pb::rules_service_client::RulesServiceClient;
 use autoscaler::pb::time_optimization_service_client::TimeOptimizationServiceClient;
+use autoscaler::platform::sandbox::{RunningSandbox, Sandbox};
 use autoscaler::service::AppState;
 use autoscaler::startup::Application;
 use sea_orm::{ConnectionTrait, Database};
@@ -107,13 +108,16 @@ pub fn test_settings(database_url: String) -> Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
         database_url,
         meta: MetaConfig {
-            access_token: Some("test-token-not-used".to_owned().into()),
+            access_token: None,
             app_secret: None,
             account_ids: Vec::new(),
             graph_url: "http://127.0.0.1:1".into(),
             api_version: "v26.0".into(),
             purchase_action_type: "omni_purchase".into(),
             sandbox: SandboxConfig { seed: 7, accounts: 1, campaigns_per_account: 5 },
+            request_timeout: std::time::Duration::from_secs(5),
+            max_retries: 3,
+            backoff_base: std::time::Duration::from_millis(5),
         },
         engine: EngineConfig::default(),
         schedules: Default::default(),
@@ -150,4 +154,18 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         _stop: stop,
         _db: db,
     }
+}
+
+/// Starts `sandbox` on loopback and the application pointed at it as if it
+/// were Meta (the "live" code path: token, base URL, configured accounts).
+pub async fn spawn_with_sandbox(backend: Backend, sandbox: &Sandbox) -> (TestApp, RunningSandbox) {
+    let running = sandbox.start().await.expect("sandbox starts");
+    let accounts = sandbox.account_ids();
+    let app = spawn_app_with(backend, |settings| {
+        settings.meta.access_token = Some(running.access_token().into());
+        settings.meta.graph_url = running.base_url().to_string();
+        settings.meta.account_ids = accounts;
+    })
+    .await;
+    (app, running)
 }
