@@ -1,1 +1,519 @@
-//! placeholder
+//! The local Meta sandbox: an HTTP server on loopback speaking the subset of the
+//! Graph API the client uses, backed by a deterministic simulated market, with
+//! fault switches for tests and a view of everything written to it.
+mod batch;
+mod clock;
+mod edges;
+mod faults;
+mod generate;
+mod graph;
+mod market;
+mod server;
+mod state;
+
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+pub use clock::SandboxClock;
+pub use faults::{MetaErrorSpec, ThrottleFault};
+pub use generate::Archetype;
+pub use market::{Daypart, MarketSpec};
+pub use server::RunningSandbox;
+
+use self::state::{Account, AdSet, Budget, Campaign, ObjectRef, State, Timeline};
+use crate::domain::ids::AccountId;
+use crate::domain::money::minor_unit_offset;
+
+/// An ad account to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// `act_<digits>`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// ISO 4217 code; JPY and the other offset-1 currencies have no decimals.
+    pub currency: String,
+    /// IANA time zone.
+    pub timezone_name: String,
+}
+
+/// Configured status of a campaign or ad set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecStatus {
+    /// `ACTIVE`.
+    Active,
+    /// `PAUSED`.
+    Paused,
+}
+
+/// One ad set holding part of a campaign's daily budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdSetSpec {
+    /// Ad set id (digits).
+    pub id: String,
+    /// Its daily budget.
+    pub daily_budget_minor: i64,
+    /// Its status.
+    pub status: SpecStatus,
+}
+
+/// Where a campaign's budget lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BudgetHolderSpec {
+    /// Campaign daily budget (CBO).
+    Campaign {
+        /// The budget.
+        daily_budget_minor: i64,
+    },
+    /// Daily budgets on ad sets.
+    AdSets(Vec<AdSetSpec>),
+    /// A lifetime budget: no daily budget to scale.
+    Lifetime {
+        /// The budget.
+        lifetime_budget_minor: i64,
+    },
+}
+
+/// Fixed figures a scripted campaign reports for any window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScriptedMetrics {
+    /// Spend.
+    pub spend_minor: i64,
+    /// Purchase revenue.
+    pub revenue_minor: i64,
+    /// Impressions.
+    pub impressions: i64,
+    /// Clicks.
+    pub clicks: i64,
+    /// Purchases.
+    pub conversions: i64,
+}
+
+/// How a campaign performs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Performance {
+    /// Exactly these figures, whatever the window.
+    Scripted(ScriptedMetrics),
+    /// The simulated market.
+    Simulated(MarketSpec),
+}
+
+/// A campaign to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CampaignSpec {
+    /// Campaign id (digits).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Its budget.
+    pub budget: BudgetHolderSpec,
+    /// Its status.
+    pub status: SpecStatus,
+    /// Its figures.
+    pub performance: Performance,
+}
+
+impl CampaignSpec {
+    /// An active CBO campaign reporting `metrics` for every window.
+    pub fn scripted(id: &str, name: &str, daily_budget_minor: i64, metrics: ScriptedMetrics) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            budget: BudgetHolderSpec::Campaign { daily_budget_minor },
+            status: SpecStatus::Active,
+            performance: Performance::Scripted(metrics),
+        }
+    }
+}
+
+/// What kind of Graph call a request was, for the request counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RequestKind {
+    /// `GET /act_x`.
+    Account,
+    /// `GET /act_x/campaigns`.
+    Campaigns,
+    /// `GET /act_x/adsets`.
+    AdSets,
+    /// `GET /act_x/insights`.
+    Insights,
+    /// `GET /{id}`.
+    ObjectRead,
+    /// `POST /{id}`.
+    ObjectWrite,
+    /// `POST /` with `batch`.
+    Batch,
+    /// Anything else.
+    Other,
+}
+
+/// Requests the sandbox has received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// HTTP requests, whatever they were (a batch counts once).
+    pub http: u64,
+    /// Graph operations by kind: a batch counts as `Batch` plus each of its
+    /// operations under its own kind.
+    pub by_kind: BTreeMap<RequestKind, u64>,
+}
+
+impl RequestCounts {
+    /// Operations of `kind`.
+    pub fn of(&self, kind: RequestKind) -> u64 {
+        self.by_kind.get(&kind).copied().unwrap_or(0)
+    }
+}
+
+/// A write the sandbox accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedWrite {
+    /// Sandbox time of the write.
+    pub at: DateTime<Utc>,
+    /// Campaign or ad set id.
+    pub object_id: String,
+    /// `daily_budget` or `status`.
+    pub field: String,
+    /// The value written.
+    pub value: String,
+    /// False when a "lost write" fault acknowledged it without applying it.
+    pub applied: bool,
+}
+
+/// A campaign or ad set as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSnapshot {
+    /// Object id.
+    pub id: String,
+    /// The account it belongs to.
+    pub account_id: String,
+    /// Whether it is an ad set (else a campaign).
+    pub is_ad_set: bool,
+    /// Configured status.
+    pub status: String,
+    /// Effective status.
+    pub effective_status: String,
+    /// Daily budget it holds, if any.
+    pub daily_budget_minor: Option<i64>,
+}
+
+/// Why a builder call was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// The id is taken.
+    #[error("id {0} already exists in the sandbox")]
+    Duplicate(String),
+    /// No such account.
+    #[error("account {0} does not exist in the sandbox")]
+    UnknownAccount(String),
+    /// A spec Meta would not accept.
+    #[error("invalid sandbox spec: {0}")]
+    Invalid(String),
+}
+
+/// The Meta sandbox. Cheap to clone; all clones share one world.
+#[derive(Clone)]
+pub struct Sandbox {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with(|st| f.debug_struct("Sandbox").field("seed", &st.seed).field("accounts", &st.accounts.len()).finish())
+    }
+}
+
+impl Sandbox {
+    /// A sandbox without accounts, on the system clock, with a random token.
+    pub fn empty() -> Self {
+        Self::with_seed(0)
+    }
+
+    fn with_seed(seed: u64) -> Self {
+        let random = |salt: u64| {
+            let mut h = RandomState::new().build_hasher();
+            h.write_u64(salt);
+            h.finish()
+        };
+        let token = format!("SBX{:016x}{:016x}", random(1), random(2));
+        Self { state: Arc::new(Mutex::new(State::new(token, seed))) }
+    }
+
+    /// A generated market: `accounts` accounts `act_1000001`, ... in varied
+    /// time zones (the third in Asia/Tokyo with JPY), each with
+    /// `campaigns_per_account` campaigns of mixed economics (see [`Archetype`]).
+    /// Deterministic for a seed and a clock.
+    pub fn generated(seed: u64, accounts: usize, campaigns_per_account: usize) -> Self {
+        let sandbox = Self::with_seed(seed);
+        for (account, campaigns) in generate::market(seed, accounts, campaigns_per_account) {
+            let id = account.id.clone();
+            if let Err(err) = sandbox.add_account(account) {
+                tracing::error!(error = %err, "generated account refused");
+                continue;
+            }
+            for (spec, archetype) in campaigns {
+                let added = sandbox.with(|st| insert_campaign(st, &id, spec, Some(archetype)));
+                if let Err(err) = added {
+                    tracing::error!(error = %err, "generated campaign refused");
+                }
+            }
+        }
+        sandbox
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state)
+    }
+
+    /// Uses `clock` from now on (builder form).
+    pub fn with_clock(self, clock: SandboxClock) -> Self {
+        self.set_clock(clock);
+        self
+    }
+
+    /// Uses `clock` from now on.
+    pub fn set_clock(&self, clock: SandboxClock) {
+        self.with(|st| st.clock = clock);
+    }
+
+    /// Fixes the clock at `at`.
+    pub fn set_now(&self, at: DateTime<Utc>) {
+        self.set_clock(SandboxClock::Fixed(at));
+    }
+
+    /// Moves the clock forward by `by` (a system clock becomes fixed at now + `by`).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.with(|st| st.clock = SandboxClock::Fixed(st.clock.now() + by));
+    }
+
+    /// The sandbox's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.with(|st| st.clock.now())
+    }
+
+    /// The access token the sandbox accepts.
+    pub fn access_token(&self) -> String {
+        self.with(|st| st.token.clone())
+    }
+
+    /// Adds an ad account.
+    pub fn add_account(&self, spec: AccountSpec) -> Result<(), SandboxError> {
+        AccountId::parse(&spec.id, "id").map_err(|_| SandboxError::Invalid(format!("{} is not act_<digits>", spec.id)))?;
+        let tz: Tz = spec.timezone_name.parse().map_err(|_| SandboxError::Invalid(format!("unknown time zone {}", spec.timezone_name)))?;
+        self.with(|st| {
+            if st.account_index.contains_key(&spec.id) {
+                return Err(SandboxError::Duplicate(spec.id));
+            }
+            st.account_index.insert(spec.id.clone(), st.accounts.len());
+            st.accounts.push(Account {
+                offset: minor_unit_offset(&spec.currency),
+                id: spec.id,
+                name: spec.name,
+                currency: spec.currency,
+                tz,
+                campaigns: Vec::new(),
+                calls: (0, 0),
+            });
+            Ok(())
+        })
+    }
+
+    /// Adds a campaign (and its ad sets) to `account`.
+    pub fn add_campaign(&self, account: &str, spec: CampaignSpec) -> Result<(), SandboxError> {
+        self.with(|st| insert_campaign(st, account, spec, None))
+    }
+
+    /// Ids of every account, in creation order.
+    pub fn account_ids(&self) -> Vec<AccountId> {
+        self.with(|st| st.accounts.iter().filter_map(|a| AccountId::parse(&a.id, "id").ok()).collect())
+    }
+
+    /// Campaign ids of `account`, in creation order.
+    pub fn campaign_ids(&self, account: &str) -> Vec<String> {
+        self.with(|st| {
+            let index = st.account_index.get(account).copied();
+            index.map(|i| st.accounts[i].campaigns.iter().map(|c| c.id.clone()).collect()).unwrap_or_default()
+        })
+    }
+
+    /// The archetype a generated campaign was given.
+    pub fn archetype(&self, campaign_id: &str) -> Option<Archetype> {
+        self.with(|st| match st.objects.get(campaign_id)? {
+            ObjectRef::Campaign { account, campaign } => st.accounts[*account].campaigns[*campaign].archetype,
+            ObjectRef::AdSet { .. } => None,
+        })
+    }
+
+    /// A campaign or ad set as it stands now.
+    pub fn object(&self, id: &str) -> Option<ObjectSnapshot> {
+        self.with(|st| {
+            let location = *st.objects.get(id)?;
+            let (account, campaign) = match location {
+                ObjectRef::Campaign { account, campaign } | ObjectRef::AdSet { account, campaign, .. } => (account, campaign),
+            };
+            let a = &st.accounts[account];
+            let c = &a.campaigns[campaign];
+            let snapshot = match (location, &c.budget) {
+                (ObjectRef::AdSet { adset, .. }, Budget::AdSets(sets)) => {
+                    let s = &sets[adset];
+                    ObjectSnapshot {
+                        id: s.id.clone(),
+                        account_id: a.id.clone(),
+                        is_ad_set: true,
+                        status: state::status_name(s.active.current()).to_owned(),
+                        effective_status: graph::adset_effective_status(c.active.current(), s.active.current()).to_owned(),
+                        daily_budget_minor: Some(s.daily.current()),
+                    }
+                }
+                _ => ObjectSnapshot {
+                    id: c.id.clone(),
+                    account_id: a.id.clone(),
+                    is_ad_set: false,
+                    status: c.status().to_owned(),
+                    effective_status: c.status().to_owned(),
+                    daily_budget_minor: match &c.budget {
+                        Budget::Daily(daily) => Some(daily.current()),
+                        _ => None,
+                    },
+                },
+            };
+            Some(snapshot)
+        })
+    }
+
+    /// Current daily budget of a campaign (CBO) or ad set.
+    pub fn daily_budget(&self, id: &str) -> Option<i64> {
+        self.object(id)?.daily_budget_minor
+    }
+
+    /// Current configured status of a campaign or ad set.
+    pub fn status(&self, id: &str) -> Option<String> {
+        self.object(id).map(|o| o.status)
+    }
+
+    /// Every write accepted so far, in order.
+    pub fn writes(&self) -> Vec<AppliedWrite> {
+        self.with(|st| st.writes.clone())
+    }
+
+    /// Requests received so far.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.with(|st| RequestCounts { http: st.http_requests, by_kind: st.by_kind.clone() })
+    }
+
+    /// The next `n` HTTP requests answer HTTP 500, code 2, `is_transient: true`.
+    pub fn fail_next_requests(&self, n: u32) {
+        self.with(|st| st.faults.fail_next = n);
+    }
+
+    /// The next `n` HTTP requests wait `delay` before being answered.
+    pub fn stall_next_requests(&self, n: u32, delay: Duration) {
+        self.with(|st| {
+            st.faults.stall_next = n;
+            st.faults.stall_for = delay;
+        });
+    }
+
+    /// The next `n` batch operations come back `null`, unexecuted, as after a
+    /// batch timeout.
+    pub fn time_out_next_batch_ops(&self, n: u32) {
+        self.with(|st| st.faults.null_batch_ops = n);
+    }
+
+    /// Meta throttles `account`: every call fails with the fault's code and the
+    /// usage headers show 100% with its regain time.
+    pub fn throttle_account(&self, account: &str, fault: ThrottleFault) {
+        self.with(|st| st.faults.throttled.insert(account.to_owned(), fault));
+    }
+
+    /// Answers about `account` report `pct`% usage (and `regain`) without erroring.
+    pub fn report_usage(&self, account: &str, pct: u32, regain: Duration) {
+        self.with(|st| st.faults.usage.insert(account.to_owned(), faults::UsageFault { pct, regain }));
+    }
+
+    /// Every call on object (or account) `id` fails with `error`.
+    pub fn fail_object(&self, id: &str, error: MetaErrorSpec) {
+        self.with(|st| st.faults.object_errors.insert(id.to_owned(), error));
+    }
+
+    /// Writes to `id` are acknowledged with success but not applied.
+    pub fn lose_writes_to(&self, id: &str) {
+        self.with(|st| st.faults.lost_writes.insert(id.to_owned()));
+    }
+
+    /// Switches every fault off.
+    pub fn clear_faults(&self) {
+        self.with(|st| st.faults = faults::Faults::default());
+    }
+
+    /// Serves the sandbox on 127.0.0.1 with a random port.
+    pub async fn start(&self) -> std::io::Result<RunningSandbox> {
+        server::start(self).await
+    }
+}
+
+fn digits(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn insert_campaign(st: &mut State, account: &str, spec: CampaignSpec, archetype: Option<Archetype>) -> Result<(), SandboxError> {
+    let index = *st.account_index.get(account).ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))?;
+    let mut ids: Vec<&str> = vec![&spec.id];
+    if let BudgetHolderSpec::AdSets(sets) = &spec.budget {
+        if sets.is_empty() {
+            return Err(SandboxError::Invalid(format!("campaign {} has an empty ad set list", spec.id)));
+        }
+        ids.extend(sets.iter().map(|s| s.id.as_str()));
+    }
+    let mut seen = HashSet::new();
+    for id in &ids {
+        if !digits(id) {
+            return Err(SandboxError::Invalid(format!("object id {id} is not digits")));
+        }
+        if st.objects.contains_key(*id) || !seen.insert(*id) {
+            return Err(SandboxError::Duplicate((*id).to_owned()));
+        }
+    }
+    let (budget, reference) = match spec.budget {
+        BudgetHolderSpec::Campaign { daily_budget_minor } => (Budget::Daily(Timeline::new(daily_budget_minor)), daily_budget_minor),
+        BudgetHolderSpec::Lifetime { lifetime_budget_minor } => (Budget::Lifetime(lifetime_budget_minor), lifetime_budget_minor / 30),
+        BudgetHolderSpec::AdSets(sets) => {
+            let reference = sets.iter().filter(|s| s.status == SpecStatus::Active).map(|s| s.daily_budget_minor).sum();
+            let sets = sets
+                .into_iter()
+                .enumerate()
+                .map(|(k, s)| AdSet {
+                    name: format!("Ad set {}", k + 1),
+                    active: Timeline::new(s.status == SpecStatus::Active),
+                    daily: Timeline::new(s.daily_budget_minor),
+                    id: s.id,
+                })
+                .collect();
+            (Budget::AdSets(sets), reference)
+        }
+    };
+    let campaign_index = st.accounts[index].campaigns.len();
+    st.objects.insert(spec.id.clone(), ObjectRef::Campaign { account: index, campaign: campaign_index });
+    if let Budget::AdSets(sets) = &budget {
+        for (k, s) in sets.iter().enumerate() {
+            st.objects.insert(s.id.clone(), ObjectRef::AdSet { account: index, campaign: campaign_index, adset: k });
+        }
+    }
+    st.accounts[index].campaigns.push(Campaign {
+        key: spec.id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
+        id: spec.id,
+        name: spec.name,
+        active: Timeline::new(spec.status == SpecStatus::Active),
+        budget,
+        performance: spec.performance,
+        reference_budget: reference,
+        archetype,
+    });
+    Ok(())
+}
