@@ -88,6 +88,8 @@ pub enum LimitKind {
     MaxDailyBudget,
     /// The rule's cap on the sum of the account's active daily budgets.
     AccountSpendCap,
+    /// Meta's floor: today's spend so far plus a 15-minute buffer.
+    SpendSoFar,
 }
 
 impl LimitKind {
@@ -97,6 +99,7 @@ impl LimitKind {
             Self::MinDailyBudget => "min_daily_budget",
             Self::MaxDailyBudget => "max_daily_budget",
             Self::AccountSpendCap => "account_spend_cap",
+            Self::SpendSoFar => "spend_so_far",
         }
     }
 }
@@ -550,6 +553,56 @@ fn fmt_span(d: TimeDelta) -> String {
     let parts = [(secs / 3600, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")];
     let shown: Vec<String> = parts.iter().filter(|(v, _)| *v != 0).map(|(v, u)| format!("{v}{u}")).collect();
     if shown.is_empty() { "0s".to_owned() } else { shown.join(" ") }
+}
+
+/// Meta refuses a daily budget below what the campaign already spent today
+/// plus what it may spend during the ~15 minutes an update takes (error
+/// 1885650). Raises a scale-down to that floor (today's spend plus 1/96 of the
+/// old budget, a quarter hour at even pacing), or holds it when the floor
+/// leaves no decrease. Other decisions pass through unchanged.
+pub fn floor_at_spend_so_far(mut decision: Decision, spent_today_minor: i64, currency: &str) -> Decision {
+    if decision.action_type != ActionType::ScaleDown || decision.outcome == Outcome::Hold {
+        return decision;
+    }
+    let old = decision.old_budget_minor;
+    let budget = old.max(0);
+    let buffer = budget / 96 + i64::from(budget % 96 != 0);
+    let floor = spent_today_minor.max(0).saturating_add(buffer);
+    if decision.new_budget_minor >= floor {
+        return decision;
+    }
+    let before = decision.new_budget_minor;
+    let money = |v| format_minor(v, currency);
+    if floor >= old {
+        decision.new_budget_minor = old;
+        decision.outcome = Outcome::Hold;
+        let _ = write!(
+            decision.reason,
+            "; held: {} already spent today; Meta refuses a budget below today's spend plus a 15-minute buffer",
+            money(spent_today_minor)
+        );
+        decision.limits_applied.push(LimitApplied {
+            kind: LimitKind::SpendSoFar,
+            limit_minor: floor,
+            before_minor: before,
+            after_minor: old,
+        });
+    } else {
+        decision.new_budget_minor = floor;
+        let _ = write!(
+            decision.reason,
+            "; raised to {}: today's spend {} plus a 15-minute buffer (Meta refuses less)",
+            money(floor),
+            money(spent_today_minor)
+        );
+        decision.limits_applied.push(LimitApplied {
+            kind: LimitKind::SpendSoFar,
+            limit_minor: floor,
+            before_minor: before,
+            after_minor: floor,
+        });
+    }
+    decision
 }
 
 #[cfg(test)]
@@ -1138,5 +1191,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn scale_down(old: i64, new: i64) -> Decision {
+        Decision {
+            action_type: ActionType::ScaleDown,
+            old_budget_minor: old,
+            new_budget_minor: new,
+            outcome: Outcome::Execute,
+            reason: "Underperformance".into(),
+            limits_applied: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_scale_down_is_raised_to_todays_spend_plus_a_quarter_hour() {
+        // $150 -> $105, but $120 is already spent: floor $120 + $1.57 (150/96, rounded up).
+        let d = floor_at_spend_so_far(scale_down(15_000, 10_500), 12_000, "USD");
+        assert_eq!(d.new_budget_minor, 12_157);
+        assert_eq!(d.outcome, Outcome::Execute);
+        assert!(d.reason.contains("raised to $121.57"), "{}", d.reason);
+        let untouched = floor_at_spend_so_far(scale_down(15_000, 10_500), 1_000, "USD");
+        assert_eq!(untouched.new_budget_minor, 10_500);
+        assert!(untouched.limits_applied.is_empty());
+    }
+
+    #[test]
+    fn a_scale_down_with_no_room_above_todays_spend_is_held() {
+        let d = floor_at_spend_so_far(scale_down(15_000, 10_500), 14_900, "USD");
+        assert_eq!((d.new_budget_minor, d.outcome), (15_000, Outcome::Hold));
+        let mut up = scale_down(10_000, 12_000);
+        up.action_type = ActionType::ScaleUp;
+        assert_eq!(floor_at_spend_so_far(up.clone(), 50_000, "USD"), up, "only scale-downs are floored");
     }
 }

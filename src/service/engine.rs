@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::{AppState, executor};
-use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction};
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction};
 use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
@@ -171,6 +171,7 @@ pub async fn evaluate_account(
         .filter(|c| c.is_active())
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
+    let mut spent_today: Option<HashMap<CampaignId, i64>> = None;
     let mut decided = Vec::with_capacity(planned.len());
     let mut snapshot_rows = Vec::with_capacity(planned.len());
     for (campaign, r) in planned {
@@ -186,6 +187,16 @@ pub async fn evaluate_account(
         };
         let context = AccountContext { currency: info.currency.clone(), active_budget_total_minor: active_total, now };
         let mut decision = decision::decide(&r.settings, &inputs, &context);
+        if decision.action_type == ActionType::ScaleDown && decision.outcome != Outcome::Hold {
+            // Meta refuses a budget below today's spend: read today's figures
+            // (one paged call per account, only when something scales down).
+            if spent_today.is_none() {
+                let today_rows = state.platform.insights(account, &InsightsWindow::Preset("today".into())).await?;
+                spent_today = Some(today_rows.into_iter().map(|p| (p.campaign_id, p.spend_minor)).collect());
+            }
+            let spent = spent_today.as_ref().and_then(|m| m.get(&campaign.campaign_id)).copied().unwrap_or(0);
+            decision = decision::floor_at_spend_so_far(decision, spent, &info.currency);
+        }
         if old_budget.is_none() && decision.outcome != Outcome::Hold {
             hold(&mut decision, "the campaign has no daily budget (lifetime budget); it is not scaled");
         }
