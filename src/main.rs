@@ -2,7 +2,8 @@
 use std::process::ExitCode;
 
 use autoscaler::config::{DatabaseArgs, ServeArgs};
-use autoscaler::startup::{Application, shutdown_signal};
+use autoscaler::service::cycle::{self, CycleMode};
+use autoscaler::startup::{Application, build_state, shutdown_signal};
 use autoscaler::telemetry::{self, LogFormat};
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,31 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(DatabaseArgs),
+    /// Run one optimization cycle and exit (for cron): exit code 0 when every
+    /// account was evaluated, 2 when some accounts or campaigns failed, 1 when
+    /// the cycle could not run.
+    RunOnce(RunOnceArgs),
+}
+
+/// Flags of `autoscaler run-once`.
+#[derive(Debug, clap::Args)]
+struct RunOnceArgs {
+    /// What the cycle does.
+    #[arg(long, value_enum, default_value = "optimize")]
+    mode: ModeArg,
+    /// Decide only: record nothing and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The same settings as `serve` (the listen address is not used).
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Optimize,
+    Learn,
+    Both,
 }
 
 #[tokio::main]
@@ -31,7 +57,7 @@ async fn main() -> ExitCode {
     telemetry::init(cli.log_format, telemetry::DEFAULT_FILTER);
     let _ = rustls::crypto::ring::default_provider().install_default();
     match run(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -39,17 +65,45 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             let settings = args.into_settings()?;
             let app = Application::build(settings).await?;
-            app.run_until(shutdown_signal()).await
+            app.run_until(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {
             autoscaler::persistence::connect(&args.into_url()?).await?;
             tracing::info!("database schema is up to date");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
+        Command::RunOnce(args) => run_once(args).await,
     }
+}
+
+async fn run_once(args: RunOnceArgs) -> anyhow::Result<ExitCode> {
+    let mode = match args.mode {
+        ModeArg::Optimize => CycleMode::Optimize,
+        ModeArg::Learn => CycleMode::Learn,
+        ModeArg::Both => CycleMode::Both,
+    };
+    let settings = args.serve.into_settings()?;
+    let (state, _sandbox) = build_state(&settings).await?;
+    let report = cycle::run_cycle(&state, mode, args.dry_run, &[]).await?;
+    let summary = serde_json::json!({
+        "cycle_id": report.cycle_id,
+        "accounts": report.accounts,
+        "campaigns_evaluated": report.campaigns_evaluated,
+        "executed": report.executed,
+        "pending_approval": report.pending_approval,
+        "failed": report.failed,
+        "failures": report.failures.iter().map(|f| serde_json::json!({
+            "account_id": f.account_id,
+            "campaign_id": f.campaign_id,
+            "error": f.error,
+        })).collect::<Vec<_>>(),
+    });
+    println!("{summary}");
+    Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
