@@ -1,6 +1,7 @@
 //! autoscaler: a gRPC service that scales Meta ad campaign budgets inside hard
 //! safety limits. Layers: `grpc` (transport) -> `service` (use cases) ->
 //! `persistence` and `platform` (the ad platform) -> `domain` (pure).
+pub mod alerts;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -84,6 +84,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
         platform: platform.client,
         accounts: Arc::new(platform.accounts),
         cycle_lock: Default::default(),
+        alerts: crate::alerts::Alerts::from_config(&settings.engine),
     };
     Ok((state, platform.sandbox))
 }

@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_schema;
 mod m20261125_000010_cycle_slots_and_leases;
+mod m20261201_000001_action_history_indexes;
+mod m20261201_000002_action_event_snapshots;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -14,6 +16,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_schema::Migration),
             Box::new(m20261125_000010_cycle_slots_and_leases::Migration),
+            Box::new(m20261201_000001_action_history_indexes::Migration),
+            Box::new(m20261201_000002_action_event_snapshots::Migration),
         ]
     }
 }

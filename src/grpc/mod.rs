@@ -3,6 +3,7 @@
 pub mod approvals_api;
 pub mod autoscaler_api;
 pub mod convert;
+pub mod dashboard;
 pub mod page_token;
 pub mod rules_api;
 pub mod time_api;

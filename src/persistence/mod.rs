@@ -2,7 +2,9 @@
 //! types. The only layer that speaks SQL; works on SQLite and PostgreSQL alike.
 pub mod actions;
 pub mod cycles;
+pub mod dashboard;
 pub mod entity;
+pub mod history;
 pub mod leases;
 pub mod rules;
 pub mod snapshots;

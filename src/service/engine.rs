@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::{AppState, executor};
-use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction};
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction};
 use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
@@ -149,11 +149,13 @@ pub async fn evaluate_account(
         return Ok(outcome);
     }
 
-    // One paged insights read per window in use (normally just one).
+    // One paged insights read per window in use (normally just one), plus the
+    // cumulative figures of today: the hourly snapshots the time optimizer
+    // learns from, and the spend that floors a scale-down.
     let today = now.with_timezone(&tz).date_naive();
     let mut insights: HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)> = HashMap::new();
-    for (_, r) in &planned {
-        let window = r.settings.metrics_window;
+    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]);
+    for window in windows {
         if insights.contains_key(&window) {
             continue;
         }
@@ -171,9 +173,9 @@ pub async fn evaluate_account(
         .filter(|c| c.is_active())
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
-    let mut spent_today: Option<HashMap<CampaignId, i64>> = None;
+    let (today_days, today_rows) = &insights[&MetricsWindow::Today];
     let mut decided = Vec::with_capacity(planned.len());
-    let mut snapshot_rows = Vec::with_capacity(planned.len());
+    let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);
     for (campaign, r) in planned {
         let (days, rows) = &insights[&r.settings.metrics_window];
         let perf = rows.get(&campaign.campaign_id);
@@ -187,16 +189,10 @@ pub async fn evaluate_account(
         };
         let context = AccountContext { currency: info.currency.clone(), active_budget_total_minor: active_total, now };
         let mut decision = decision::decide(&r.settings, &inputs, &context);
-        if decision.action_type == ActionType::ScaleDown && decision.outcome != Outcome::Hold {
-            // Meta refuses a budget below today's spend: read today's figures
-            // (one paged call per account, only when something scales down).
-            if spent_today.is_none() {
-                let today_rows = state.platform.insights(account, &InsightsWindow::Preset("today".into())).await?;
-                spent_today = Some(today_rows.into_iter().map(|p| (p.campaign_id, p.spend_minor)).collect());
-            }
-            let spent = spent_today.as_ref().and_then(|m| m.get(&campaign.campaign_id)).copied().unwrap_or(0);
-            decision = decision::floor_at_spend_so_far(decision, spent, &info.currency);
-        }
+        let today_perf = today_rows.get(&campaign.campaign_id);
+        // Meta refuses a budget below what was spent today.
+        let spent_today = today_perf.map_or(0, |p| p.spend_minor);
+        decision = decision::floor_at_spend_so_far(decision, spent_today, &info.currency);
         if old_budget.is_none() && decision.outcome != Outcome::Hold {
             hold(&mut decision, "the campaign has no daily budget (lifetime budget); it is not scaled");
         }
@@ -210,28 +206,21 @@ pub async fn evaluate_account(
         if decision.outcome != Outcome::Hold && campaign.is_active() {
             active_total = active_total.and_then(|t| t.checked_add(decision.change_minor()));
         }
-        let action_metrics = ActionMetrics {
-            spend_minor: metrics.spend_minor,
-            revenue_minor: metrics.revenue_minor,
-            impressions: metrics.impressions,
-            clicks: metrics.clicks,
-            conversions: metrics.conversions,
-            roas: metrics.roas(),
-            ctr_percent: if metrics.ctr_percent.is_finite() { metrics.ctr_percent } else { 0.0 },
-            window: r.settings.metrics_window.as_str().to_owned(),
-            window_start: perf.map_or_else(|| days.since.to_string(), |p| non_empty(&p.date_start, days.since)),
-            window_end: perf.map_or_else(|| days.until.to_string(), |p| non_empty(&p.date_stop, days.until)),
-        };
-        snapshot_rows.push(NewSnapshot {
+        let action_metrics = action_metrics(r.settings.metrics_window, days, perf);
+        let snapshot = |metrics: ActionMetrics| NewSnapshot {
             account_id: account.to_string(),
             campaign_id: campaign.campaign_id.to_string(),
             cycle_id: options.cycle_id,
             taken_at: now,
             currency: info.currency.clone(),
-            metrics: action_metrics.clone(),
+            metrics,
             daily_budget_minor: old_budget.unwrap_or(0),
             status: campaign.effective_status.clone(),
-        });
+        };
+        snapshot_rows.push(snapshot(action_metrics.clone()));
+        if r.settings.metrics_window != MetricsWindow::Today {
+            snapshot_rows.push(snapshot(self::action_metrics(MetricsWindow::Today, today_days, today_perf)));
+        }
         decided.push(NewAction {
             account_id: account.to_string(),
             campaign_id: campaign.campaign_id.to_string(),
@@ -284,6 +273,23 @@ fn hold(decision: &mut Decision, why: &str) {
 
 fn non_empty(raw: &str, fallback: NaiveDate) -> String {
     if raw.is_empty() { fallback.to_string() } else { raw.to_owned() }
+}
+
+/// The figures of `perf` over `window` as recorded on actions and snapshots.
+fn action_metrics(window: MetricsWindow, days: &WindowDays, perf: Option<&CampaignPerformance>) -> ActionMetrics {
+    let metrics = metrics_of(perf);
+    ActionMetrics {
+        spend_minor: metrics.spend_minor,
+        revenue_minor: metrics.revenue_minor,
+        impressions: metrics.impressions,
+        clicks: metrics.clicks,
+        conversions: metrics.conversions,
+        roas: metrics.roas(),
+        ctr_percent: if metrics.ctr_percent.is_finite() { metrics.ctr_percent } else { 0.0 },
+        window: window.as_str().to_owned(),
+        window_start: perf.map_or_else(|| days.since.to_string(), |p| non_empty(&p.date_start, days.since)),
+        window_end: perf.map_or_else(|| days.until.to_string(), |p| non_empty(&p.date_stop, days.until)),
+    }
 }
 
 fn metrics_of(perf: Option<&CampaignPerformance>) -> Metrics {

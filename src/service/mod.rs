@@ -1,9 +1,12 @@
 //! Use cases: combine the repositories, the ad platform and the clock. No
 //! tonic here; handlers call these and map their errors.
+pub mod approvals;
 pub mod cycle;
+pub mod dashboard;
 pub mod engine;
 pub mod events;
 pub mod executor;
+pub mod history;
 pub mod rules;
 pub mod scheduler;
 
@@ -30,4 +33,6 @@ pub struct AppState {
     pub accounts: Arc<Vec<AccountId>>,
     /// Held while a cycle runs in this process: cycles never overlap.
     pub cycle_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Webhook alerts (a no-op without a webhook URL); `observe` never blocks.
+    pub alerts: crate::alerts::Alerts,
 }

@@ -169,3 +169,101 @@ pub async fn spawn_with_sandbox(backend: Backend, sandbox: &Sandbox) -> (TestApp
     .await;
     (app, running)
 }
+
+/// A recorded decision of `action_type` for a campaign, in `status`, with a
+/// 100.00 USD budget moved as the type says and plausible metrics.
+pub fn sample_action(
+    account: &str,
+    campaign: &str,
+    action_type: autoscaler::domain::action::ActionType,
+    status: autoscaler::domain::action::ActionStatus,
+) -> autoscaler::domain::action::NewAction {
+    use autoscaler::domain::action::{ActionMetrics, ActionType, BudgetLevel, NewAction};
+    let old = 10_000;
+    let new = match action_type {
+        ActionType::ScaleUpAggressive => 15_000,
+        ActionType::ScaleUp => 12_000,
+        ActionType::ScaleDown => 7_000,
+        ActionType::Pause => 0,
+        ActionType::Maintain | ActionType::InsufficientData => old,
+    };
+    NewAction {
+        account_id: account.into(),
+        campaign_id: campaign.into(),
+        campaign_name: format!("Campaign {campaign}"),
+        rule_id: None,
+        cycle_id: None,
+        action_type,
+        status,
+        currency: "USD".into(),
+        budget_level: BudgetLevel::Campaign,
+        old_budget_minor: old,
+        new_budget_minor: new,
+        metrics: ActionMetrics {
+            spend_minor: 5_000,
+            revenue_minor: 17_500,
+            impressions: 20_000,
+            clicks: 500,
+            conversions: 25,
+            roas: 3.5,
+            ctr_percent: 2.5,
+            window: "last_24_hours".into(),
+            window_start: "2026-11-24".into(),
+            window_end: "2026-11-25".into(),
+        },
+        reason: format!("{} because ROAS 3.50x", action_type.as_str()),
+        requires_approval: status == autoscaler::domain::action::ActionStatus::PendingApproval,
+    }
+}
+
+/// Records actions through the repository (with their `created` events) and
+/// wakes the local watchers, as the engine does.
+pub async fn record_actions(
+    state: &AppState,
+    actions: &[autoscaler::domain::action::NewAction],
+) -> Vec<autoscaler::domain::action::ActionRecord> {
+    let stored = autoscaler::persistence::actions::insert_many(&state.db, actions).await.expect("actions recorded");
+    state.events.published();
+    stored
+}
+
+/// Moves an action's creation (and, if given, execution) time, to build
+/// histories over days without waiting for them.
+pub async fn set_action_times(
+    state: &AppState,
+    id: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    executed_at: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    use autoscaler::persistence::entity::scaling_action::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let mut update = Entity::update_many().col_expr(Column::CreatedAt, Expr::value(created_at)).filter(Column::Id.eq(id));
+    if let Some(at) = executed_at {
+        update = update.col_expr(Column::ExecutedAt, Expr::value(at));
+    }
+    update.exec(&state.db).await.expect("times moved");
+}
+
+/// The event log of one action, oldest first: (kind, status after it).
+pub async fn action_events(state: &AppState, action_id: i64) -> Vec<(String, String)> {
+    use autoscaler::persistence::entity::action_event::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    Entity::find()
+        .filter(Column::ActionId.eq(action_id))
+        .order_by_asc(Column::Seq)
+        .all(&state.db)
+        .await
+        .expect("events read")
+        .into_iter()
+        .map(|e| (e.kind, e.status))
+        .collect()
+}
+
+/// The field named by an INVALID_ARGUMENT status's BadRequest details.
+pub fn invalid_field(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    let bad = details.bad_request().expect("bad request details");
+    bad.field_violations[0].field.clone()
+}
