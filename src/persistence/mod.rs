@@ -34,8 +34,25 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             db.execute_unprepared(pragma).await?;
         }
     }
-    Migrator::up(&db, None).await?;
+    migrate(&db, url).await?;
     Ok(db)
+}
+
+/// Applies pending migrations. On PostgreSQL several replicas may start at
+/// once: a session advisory lock, held on a connection of its own, lets one
+/// migrate while the others wait (and then find nothing to do).
+async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(1).min_connections(1).sqlx_logging(false);
+    let lock = Database::connect(options).await?;
+    lock.execute_unprepared("SELECT pg_advisory_lock(4242000)").await?;
+    let result = Migrator::up(db, None).await;
+    let unlocked = lock.execute_unprepared("SELECT pg_advisory_unlock(4242000)").await;
+    lock.close().await.ok();
+    result.and(unlocked.map(|_| ()))
 }
 
 /// Whether an error is a unique-constraint violation.

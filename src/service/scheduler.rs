@@ -57,9 +57,12 @@ pub async fn start(state: AppState, schedules: &Schedules) -> Result<Option<JobS
     Ok(Some(scheduler))
 }
 
-/// Runs the cycle of the current minute's slot, logging the outcome.
+/// Runs the cycle of the current slot, logging the outcome. The slot is the
+/// firing time rounded to the nearest second, so replicas whose clocks agree
+/// within half a second (NTP does far better) name the same slot.
 pub async fn run_slot(state: &AppState, mode: CycleMode) {
-    let slot = format!("{}@{}", mode.as_str(), Utc::now().format("%Y-%m-%dT%H:%MZ"));
+    let now = Utc::now() + chrono::TimeDelta::milliseconds(500);
+    let slot = format!("{}@{}", mode.as_str(), now.format("%Y-%m-%dT%H:%M:%SZ"));
     match cycle::run_scheduled(state, mode, &slot).await {
         Ok(Some(report)) => tracing::info!(%slot, cycle_id = report.cycle_id, "scheduled cycle done"),
         Ok(None) => tracing::info!(%slot, "scheduled cycle skipped: already running or run by another replica"),

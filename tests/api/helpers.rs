@@ -100,7 +100,7 @@ pub struct TestApp {
     pub time: TimeOptimizationServiceClient<Channel>,
     pub channel: Channel,
     _stop: oneshot::Sender<()>,
-    _db: TestDb,
+    _db: Option<TestDb>,
 }
 
 pub fn test_settings(database_url: String) -> Settings {
@@ -135,6 +135,11 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let db = TestDb::create(backend).await;
     let mut settings = test_settings(db.url.clone());
     adjust(&mut settings);
+    start(settings, Some(db)).await
+}
+
+/// Builds and serves the application; `db` is dropped (and removed) with it.
+async fn start(settings: Settings, db: Option<TestDb>) -> TestApp {
     let app = Application::build(settings).await.expect("application builds");
     let addr = app.local_addr();
     let state = app.state().clone();
@@ -237,7 +242,8 @@ pub async fn set_action_times(
 ) {
     use autoscaler::persistence::entity::scaling_action::{Column, Entity};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-    let mut update = Entity::update_many().col_expr(Column::CreatedAt, Expr::value(created_at)).filter(Column::Id.eq(id));
+    let mut update =
+        Entity::update_many().col_expr(Column::CreatedAt, Expr::value(created_at)).filter(Column::Id.eq(id));
     if let Some(at) = executed_at {
         update = update.col_expr(Column::ExecutedAt, Expr::value(at));
     }
@@ -266,4 +272,15 @@ pub fn invalid_field(status: &tonic::Status) -> String {
     let details = status.get_error_details();
     let bad = details.bad_request().expect("bad request details");
     bad.field_violations[0].field.clone()
+}
+
+/// Starts a server on an existing database and a running sandbox (a second
+/// replica of the same deployment).
+pub async fn spawn_on(db: &TestDb, running: &RunningSandbox, sandbox: &Sandbox) -> TestApp {
+    LazyLock::force(&TRACING);
+    let mut settings = test_settings(db.url.clone());
+    settings.meta.access_token = Some(running.access_token().into());
+    settings.meta.graph_url = running.base_url().to_string();
+    settings.meta.account_ids = sandbox.account_ids();
+    start(settings, None).await
 }

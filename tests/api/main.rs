@@ -8,5 +8,6 @@ mod engine;
 mod health;
 mod helpers;
 mod history;
+mod operations;
 mod rules;
 mod watch;
