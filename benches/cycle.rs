@@ -43,9 +43,13 @@ async fn main() -> anyhow::Result<()> {
         },
         engine: EngineConfig::default(),
         schedules: Default::default(),
+        metrics_listen: None,
     };
     let (state, _sandbox) = build_state(&settings).await?;
-    println!("cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, SQLite", accounts * campaigns);
+    println!(
+        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, SQLite",
+        accounts * campaigns
+    );
     for round in 1..=2 {
         let requests_before = state.platform.request_count();
         let started = Instant::now();

@@ -20,6 +20,9 @@ pub struct ServeArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Address of the Prometheus `/metrics` endpoint, or "off".
+    #[arg(long, env = "AUTOSCALER_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    pub metrics_listen: String,
     /// Cron schedule (seconds first, UTC) of the optimize cycle, or "off".
     #[arg(long, env = "AUTOSCALER_OPTIMIZE_SCHEDULE", default_value = "0 0 * * * *")]
     pub optimize_schedule: String,
@@ -117,6 +120,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// When the background cycles run.
     pub schedules: crate::service::scheduler::Schedules,
+    /// Where `/metrics` is served; `None` turns it off.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Validated engine settings.
@@ -266,6 +271,13 @@ impl ServeArgs {
             database_url,
             meta: self.meta.into_config()?,
             engine: self.engine.into_config()?,
+            metrics_listen: match self.metrics_listen.trim() {
+                "off" | "" => None,
+                raw => Some(raw.parse().map_err(|_| ConfigError {
+                    setting: "AUTOSCALER_METRICS_LISTEN",
+                    reason: format!("{raw:?} is not an address like 127.0.0.1:9464"),
+                })?),
+            },
             schedules: crate::service::scheduler::Schedules {
                 optimize: schedule("AUTOSCALER_OPTIMIZE_SCHEDULE", &self.optimize_schedule)?,
                 learn: schedule("AUTOSCALER_LEARN_SCHEDULE", &self.learn_schedule)?,

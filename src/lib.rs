@@ -2,10 +2,12 @@
 //! safety limits. Layers: `grpc` (transport) -> `service` (use cases) ->
 //! `persistence` and `platform` (the ad platform) -> `domain` (pure).
 pub mod alerts;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod pb;
 pub mod persistence;
 pub mod platform;

@@ -30,6 +30,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     schedules: Schedules,
+    metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
     _sandbox: Option<RunningSandbox>,
 }
 
@@ -85,7 +86,13 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
         accounts: Arc::new(platform.accounts),
         cycle_lock: Default::default(),
         alerts: crate::alerts::Alerts::from_config(&settings.engine),
+        metrics: crate::metrics::Metrics::new(),
     };
+    state.metrics.register_collector(Box::new(crate::metrics::ScrapedCounters {
+        platform: state.platform.clone(),
+        accounts: state.accounts.clone(),
+        alerts: state.alerts.clone(),
+    }));
     Ok((state, platform.sandbox))
 }
 
@@ -97,12 +104,27 @@ impl Application {
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
-        Ok(Self { schedules: settings.schedules.clone(), incoming, addr, state, _sandbox: sandbox })
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => {
+                let listener = crate::metrics::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
+                let bound = listener.local_addr()?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
+        Ok(Self { schedules: settings.schedules.clone(), metrics_listener, incoming, addr, state, _sandbox: sandbox })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound metrics address, when metrics are served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The shared state, for tests that drive use cases directly.
@@ -129,11 +151,19 @@ impl Application {
             .build_v1alpha()?;
 
         let state = self.state;
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = self.metrics_listener.map(|(listener, addr)| {
+            tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+            tokio::spawn(crate::metrics::serve(listener, state.metrics.clone(), async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         let watchdog = tokio::spawn(watch_database(state.db.clone(), health.clone()));
         let mut scheduler = scheduler::start(state.clone(), &self.schedules).await?;
         tracing::info!(addr = %self.addr, "serving gRPC");
         Server::builder()
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+            .layer(crate::metrics::GrpcMetricsLayer::new(state.metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -163,6 +193,10 @@ impl Application {
         // action is left half-applied by the shutdown.
         let _cycle = state.cycle_lock.lock().await;
         watchdog.abort();
+        let _ = stop_metrics.send(());
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         tracing::info!("server stopped");
         Ok(())
     }

@@ -14,6 +14,7 @@ use super::executor;
 use crate::domain::action::{ActionStatus, ActionType};
 use crate::domain::ids::AccountId;
 use crate::error::{Error, Result};
+use crate::metrics::CycleLabels;
 use crate::persistence::{actions, cycles, leases, rules};
 
 /// Accounts evaluated at once: enough to overlap Meta's latency, few enough
@@ -164,10 +165,13 @@ async fn run_exclusive(
             return Ok(None);
         };
         let result = optimize(state, cycle_id, false, only, started_at).await;
+        let seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
+        state.metrics.cycle_seconds.observe(seconds);
         let (status, summary) = match &result {
             Ok(report) => ("succeeded", summary_json(report)),
             Err(e) => ("failed", serde_json::json!({ "error": e.to_string() }).to_string()),
         };
+        state.metrics.cycles.get_or_create(&CycleLabels { outcome: status.to_owned() }).inc();
         if let Err(e) = cycles::finish(&state.db, cycle_id, status, &summary).await {
             tracing::error!(cycle_id, error = %e, "cannot record the end of the cycle");
         }

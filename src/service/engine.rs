@@ -12,9 +12,10 @@ use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Me
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
 use crate::error::{Error, Result};
+use crate::metrics::PlatformLabels;
 use crate::persistence::snapshots::NewSnapshot;
 use crate::persistence::{actions, rules, snapshots};
-use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
+use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow, PlatformError};
 
 /// How an evaluation runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -103,13 +104,13 @@ pub async fn evaluate_account(
     selection: Selection<'_>,
     options: EvaluateOptions,
 ) -> Result<AccountOutcome> {
-    let info = state.platform.account(account).await?;
+    let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
     let tz: Tz = info.timezone_name.parse().map_err(|_| {
         Error::Platform(format!("account {account} reports an unknown time zone {:?}", info.timezone_name))
     })?;
     let now = Utc::now();
     let account_rules = rules_for(state, &info, options.dry_run).await?;
-    let campaigns = state.platform.campaigns(account).await?;
+    let campaigns = state.platform.campaigns(account).await.map_err(|e| platform_error(state, account, e))?;
 
     let mut outcome = AccountOutcome::default();
     let targets: Vec<&CampaignState> = match selection {
@@ -160,7 +161,8 @@ pub async fn evaluate_account(
             continue;
         }
         let days = window_days(window, today);
-        let rows = state.platform.insights(account, &days.query).await?;
+        let rows =
+            state.platform.insights(account, &days.query).await.map_err(|e| platform_error(state, account, e))?;
         insights.insert(window, (days, rows.into_iter().map(|p| (p.campaign_id.clone(), p)).collect()));
     }
 
@@ -251,6 +253,10 @@ pub async fn evaluate_account(
     let recorded = actions::insert_many(&state.db, &decided).await?;
     snapshots::insert_many(&state.db, &snapshot_rows).await?;
     state.events.published();
+    state.metrics.campaigns_evaluated.inc_by(recorded.len() as u64);
+    state.metrics.observe_actions(&recorded);
+    // Pending approvals alert now; executions alert from the executor.
+    state.alerts.observe(&recorded);
 
     let to_execute: Vec<ActionRecord> =
         recorded.iter().filter(|r| r.status == ActionStatus::Approved).cloned().collect();
@@ -263,6 +269,25 @@ pub async fn evaluate_account(
     let mut finals: HashMap<i64, ActionRecord> = executed.into_iter().map(|r| (r.id, r)).collect();
     outcome.evaluations.extend(recorded.into_iter().map(|r| Evaluation::Recorded(finals.remove(&r.id).unwrap_or(r))));
     Ok(outcome)
+}
+
+/// Counts a failed platform call by account and kind, and converts it.
+pub(crate) fn platform_error(state: &AppState, account: &AccountId, e: PlatformError) -> Error {
+    let kind = if e.is_throttle() {
+        "throttled"
+    } else if e.is_not_found() {
+        "not_found"
+    } else if e.is_transient() {
+        "transient"
+    } else {
+        "permanent"
+    };
+    state
+        .metrics
+        .platform_errors
+        .get_or_create(&PlatformLabels { account: account.to_string(), kind: kind.to_owned() })
+        .inc();
+    e.into()
 }
 
 fn hold(decision: &mut Decision, why: &str) {

@@ -55,7 +55,8 @@ pub async fn execute_approved(state: &AppState, action_ids: &[i64]) -> Result<Ve
         let account = AccountId::parse(&account, "account_id")?;
         // Read before claiming: if the platform is unreachable the actions stay
         // approved and the next cycle executes them.
-        let campaigns = state.platform.campaigns(&account).await?;
+        let campaigns =
+            state.platform.campaigns(&account).await.map_err(|e| super::engine::platform_error(state, &account, e))?;
         finals.extend(execute_for_account(state, &account, records, &campaigns, true).await?);
     }
     finals.sort_by_key(|r| r.id);
@@ -196,7 +197,11 @@ pub async fn execute_for_account(
         .await?;
     }
     state.events.published();
-    actions::get_many(&state.db, &ids).await
+    let finals = actions::get_many(&state.db, &ids).await?;
+    let settled: Vec<ActionRecord> = finals.iter().filter(|r| r.status.is_final()).cloned().collect();
+    state.metrics.observe_actions(&settled);
+    state.alerts.observe(&settled);
+    Ok(finals)
 }
 
 /// Sends every planned write in batches, reads the objects back and records a
@@ -327,6 +332,7 @@ pub async fn resolve_claimed_before(state: &AppState, cutoff: chrono::DateTime<U
     }
     if !resolved.is_empty() {
         state.events.published();
+        state.metrics.observe_actions(&resolved);
     }
     Ok(resolved)
 }

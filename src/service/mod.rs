@@ -35,4 +35,6 @@ pub struct AppState {
     pub cycle_lock: Arc<tokio::sync::Mutex<()>>,
     /// Webhook alerts (a no-op without a webhook URL); `observe` never blocks.
     pub alerts: crate::alerts::Alerts,
+    /// Prometheus counters.
+    pub metrics: crate::metrics::Metrics,
 }

@@ -93,6 +93,7 @@ impl Drop for TestDb {
 /// A running server and clients for it.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub state: AppState,
     pub rules: RulesServiceClient<Channel>,
     pub autoscaler: AutoScalerServiceClient<Channel>,
@@ -121,6 +122,7 @@ pub fn test_settings(database_url: String) -> Settings {
         },
         engine: EngineConfig::default(),
         schedules: Default::default(),
+        metrics_listen: None,
     }
 }
 
@@ -142,6 +144,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
 async fn start(settings: Settings, db: Option<TestDb>) -> TestApp {
     let app = Application::build(settings).await.expect("application builds");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let state = app.state().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -150,6 +153,7 @@ async fn start(settings: Settings, db: Option<TestDb>) -> TestApp {
     let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connects");
     TestApp {
         addr,
+        metrics_addr,
         state,
         rules: RulesServiceClient::new(channel.clone()),
         autoscaler: AutoScalerServiceClient::new(channel.clone()),

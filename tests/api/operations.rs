@@ -271,3 +271,32 @@ async fn run_once_runs_one_cycle_and_reports_through_its_exit_code() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("DATABASE_URL"));
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_cycles_actions_graph_and_grpc_requests() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"))).await;
+    let mut client = app.autoscaler.clone();
+    client.run_cycle(RunCycleRequest::default()).await.expect("cycle");
+    let mut rules = app.rules.clone();
+    let _ = rules.get_rule(autoscaler::pb::GetRuleRequest { id: 12_345 }).await;
+    let addr = app.metrics_addr.expect("metrics served");
+    let body = reqwest::get(format!("http://{addr}/metrics")).await.expect("scrape").text().await.expect("text");
+    for expected in [
+        "autoscaler_cycles_total{outcome=\"succeeded\"} 1",
+        "autoscaler_cycle_duration_seconds_count 1",
+        "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.AutoScalerService/RunCycle\",code=\"0\"} 1",
+        "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.RulesService/GetRule\",code=\"5\"} 1",
+        "autoscaler_webhook_alerts_total{outcome=\"delivered\"} 0",
+    ] {
+        assert!(body.contains(expected), "missing {expected} in\n{body}");
+    }
+    let graph = body
+        .lines()
+        .find(|l| l.starts_with("autoscaler_graph_requests_total "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("graph request counter");
+    assert!(graph > 0);
+    assert!(body.contains("autoscaler_campaigns_evaluated_total"));
+    assert!(body.contains("autoscaler_actions_total{action_type="));
+}
