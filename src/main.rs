@@ -1,6 +1,8 @@
-//! `autoscaler`: the server (`serve`) and its operator commands.
+//! `autoscaler`: the server (`serve`), its maintenance commands and the
+//! operator CLI (`rules`, `evaluate`, `actions`, ... in `autoscaler::cli`).
 use std::process::ExitCode;
 
+use autoscaler::cli;
 use autoscaler::config::{DatabaseArgs, ServeArgs};
 use autoscaler::service::cycle::{self, CycleMode};
 use autoscaler::startup::{Application, build_state, shutdown_signal};
@@ -14,6 +16,9 @@ struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "AUTOSCALER_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Server address and output format of the client commands.
+    #[command(flatten)]
+    client: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +33,9 @@ enum Command {
     /// account was evaluated, 2 when some accounts or campaigns failed, 1 when
     /// the cycle could not run.
     RunOnce(RunOnceArgs),
+    /// Client commands: talk to a running server over gRPC.
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 /// Flags of `autoscaler run-once`.
@@ -54,9 +62,11 @@ enum ModeArg {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, telemetry::DEFAULT_FILTER);
+    // Client output is for people and scripts: no logs unless RUST_LOG asks.
+    let filter = if matches!(cli.command, Command::Client(_)) { cli::LOG_FILTER } else { telemetry::DEFAULT_FILTER };
+    telemetry::init(cli.log_format, filter);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match run(cli.command).await {
+    match run(cli.command, cli.client).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -65,7 +75,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<ExitCode> {
+async fn run(command: Command, client: cli::GlobalArgs) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             let settings = args.into_settings()?;
@@ -79,6 +89,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::RunOnce(args) => run_once(args).await,
+        Command::Client(command) => Ok(cli::run(command, client).await),
     }
 }
 
