@@ -92,12 +92,14 @@ impl Drop for TestDb {
 
 /// A running server and clients for it.
 pub struct TestApp {
+    #[allow(dead_code)] // for tests that dial the server themselves
     pub addr: std::net::SocketAddr,
     pub metrics_addr: Option<std::net::SocketAddr>,
     pub state: AppState,
     pub rules: RulesServiceClient<Channel>,
     pub autoscaler: AutoScalerServiceClient<Channel>,
     pub approvals: ApprovalsServiceClient<Channel>,
+    #[allow(dead_code)] // for the time-optimization tests
     pub time: TimeOptimizationServiceClient<Channel>,
     pub channel: Channel,
     _stop: oneshot::Sender<()>,

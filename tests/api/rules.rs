@@ -110,9 +110,11 @@ async fn a_second_rule_for_the_same_scope_already_exists_but_other_scopes_do_not
     }
 }
 
+type Mutation = Box<dyn Fn(&mut ScalingRule)>;
+
 #[tokio::test]
 async fn every_invalid_rule_names_its_field_and_writes_nothing() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut ScalingRule)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         ("rule.account_id", Box::new(|r| r.account_id = "123".into())),
         ("rule.account_id", Box::new(|r| r.account_id = "act_12x".into())),
         ("rule.account_id", Box::new(|r| r.account_id = String::new())),
