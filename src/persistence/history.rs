@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
-    Statement, Value,
+    QueryTrait, Statement, Value,
 };
 
 use super::actions::{EVENT_CREATED, EVENT_STATUS_CHANGED, to_domain};
@@ -48,7 +48,10 @@ pub async fn list_actions(
     order: Order,
     limit: u64,
 ) -> Result<Vec<ActionRecord>> {
-    let mut query = Actions::find();
+    // Deferred join: choose the page's ids first (index-only where the
+    // filter's index covers it, so a time range sorts ids, not rows), then
+    // load just those rows.
+    let mut query = Actions::find().select_only().column(Column::Id);
     if let Some(account) = &filter.account_id {
         query = query.filter(Column::AccountId.eq(account.as_str()));
     }
@@ -72,11 +75,12 @@ pub async fn list_actions(
         (Order::NewestFirst, Some(after)) => query.filter(Column::Id.lt(after)),
         (_, None) => query,
     };
-    query = match order {
-        Order::OldestFirst => query.order_by_asc(Column::Id),
-        Order::NewestFirst => query.order_by_desc(Column::Id),
+    let (page_ids, rows) = match order {
+        Order::OldestFirst => (query.order_by_asc(Column::Id), Actions::find().order_by_asc(Column::Id)),
+        Order::NewestFirst => (query.order_by_desc(Column::Id), Actions::find().order_by_desc(Column::Id)),
     };
-    query.limit(limit).all(db).await?.into_iter().map(to_domain).collect()
+    let page_ids = page_ids.limit(limit).into_query();
+    rows.filter(Column::Id.in_subquery(page_ids)).all(db).await?.into_iter().map(to_domain).collect()
 }
 
 /// What an event records.
