@@ -80,21 +80,19 @@ pub async fn decide(state: &AppState, decision: Decision) -> Result<ActionRecord
         )));
     };
     state.events.published();
+    state.metrics.observe_actions(std::slice::from_ref(&decided));
     tracing::info!(action_id = id, status = to.as_str(), decided_by = %decision.decided_by, "action decided");
     if decision.verdict == Verdict::Reject {
         return Ok(decided);
     }
 
+    // The executor reports its outcomes (executed or failed) to the alerts
+    // and the metrics itself.
     match executor::execute_approved(state, &[id]).await {
-        Ok(finals) => {
-            // Whoever runs the executor reports its outcomes (executed or
-            // failed) to the alerts.
-            state.alerts.observe(&finals);
-            match finals.into_iter().find(|r| r.id == id) {
-                Some(record) => Ok(record),
-                None => actions::get(&state.db, id).await,
-            }
-        }
+        Ok(finals) => match finals.into_iter().find(|r| r.id == id) {
+            Some(record) => Ok(record),
+            None => actions::get(&state.db, id).await,
+        },
         Err(e) => {
             tracing::warn!(action_id = id, error = %e, "approved action not executed now; the next cycle executes it");
             actions::get(&state.db, id).await
@@ -137,6 +135,7 @@ pub async fn expire_stale(state: &AppState) -> Result<Vec<ActionRecord>> {
         .await?;
         if !moved.is_empty() {
             state.events.published();
+            state.metrics.observe_actions(&moved);
         }
         expired.extend(moved);
         if (stale.len() as u64) < EXPIRY_BATCH {
