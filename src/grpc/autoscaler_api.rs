@@ -135,10 +135,12 @@ impl AutoScalerService for AutoScalerApi {
         Ok(Response::new(report_to_pb(&report)))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn get_dashboard(
         &self,
-        _request: Request<pb::GetDashboardRequest>,
+        request: Request<pb::GetDashboardRequest>,
     ) -> Result<Response<pb::GetDashboardResponse>, Status> {
-        Err(Status::unimplemented("GetDashboard is not implemented yet"))
+        let response = super::dashboard::get_dashboard(&self.state, request.into_inner()).await?;
+        Ok(Response::new(response))
     }
 }

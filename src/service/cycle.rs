@@ -211,6 +211,8 @@ async fn optimize(
         for record in executor::resolve_abandoned(state).await? {
             tracing::info!(action_id = record.id, status = record.status.as_str(), "resolved an interrupted action");
         }
+        // Pending approvals older than the TTL are stale: expire them first.
+        report.expired += super::approvals::expire_stale(state).await?.len() as i64;
         let waiting = actions::in_status(&state.db, ActionStatus::Approved, None, None, 10_000).await?;
         if !waiting.is_empty() {
             let ids: Vec<i64> = waiting.iter().map(|r| r.id).collect();

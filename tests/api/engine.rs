@@ -438,5 +438,16 @@ async fn a_cycle_covers_every_account_and_survives_a_throttled_one() {
         assert_eq!(sandbox.daily_budget("1001"), Some(30_000));
         assert_eq!(sandbox.status("1002").as_deref(), Some("PAUSED"));
         assert_eq!(sandbox.daily_budget("2001"), Some(20_000));
+
+        // The dashboard over gRPC sees what the cycle did.
+        let board = client
+            .get_dashboard(pb::GetDashboardRequest { days: 1, account_id: String::new() })
+            .await
+            .expect("dashboard")
+            .into_inner();
+        let overall = board.overall.expect("overall");
+        assert_eq!((overall.total_actions, overall.executed), (2, 2));
+        assert_eq!(overall.total_increase.iter().map(|m| m.amount_minor).sum::<i64>(), 10_000);
+        assert_eq!(overall.total_decrease.iter().map(|m| m.amount_minor).sum::<i64>(), 15_000, "the pause");
     }
 }
