@@ -33,6 +33,13 @@ fn fast(running: &RunningSandbox) -> MetaSettings {
     settings
 }
 
+/// A plain HTTP client for speaking to the sandbox directly.
+fn raw_http() -> reqwest::Client {
+    // reqwest is built without a TLS provider; MetaClient installs ring, do the same here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 async fn serve(sandbox: &Sandbox) -> (RunningSandbox, MetaClient) {
     let running = sandbox.start().await.expect("sandbox starts");
     let client = MetaClient::new(fast(&running)).expect("client builds");
@@ -40,7 +47,12 @@ async fn serve(sandbox: &Sandbox) -> (RunningSandbox, MetaClient) {
 }
 
 fn add_account(sandbox: &Sandbox, id: &str, currency: &str, zone: &str) {
-    let spec = AccountSpec { id: id.into(), name: format!("Account {id}"), currency: currency.into(), timezone_name: zone.into() };
+    let spec = AccountSpec {
+        id: id.into(),
+        name: format!("Account {id}"),
+        currency: currency.into(),
+        timezone_name: zone.into(),
+    };
     sandbox.add_account(spec).expect("account added");
 }
 
@@ -54,7 +66,8 @@ fn scripted_account(sandbox: &Sandbox, id: &str, base: u64, n: u64) -> Vec<Strin
     (0..n)
         .map(|i| {
             let campaign = (base + i).to_string();
-            let spec = CampaignSpec::scripted(&campaign, &format!("C{i}"), 10_000, metrics(5_000, 15_000, 4_000, 80, 3));
+            let spec =
+                CampaignSpec::scripted(&campaign, &format!("C{i}"), 10_000, metrics(5_000, 15_000, 4_000, 80, 3));
             sandbox.add_campaign(id, spec).expect("campaign added");
             campaign
         })
@@ -72,7 +85,9 @@ async fn paging_follows_next_to_the_end_even_past_empty_pages() {
     // The first seven campaigns never delivered: the first insights page is empty but has `next`.
     for i in 0..23u64 {
         let figures = if i < 7 { metrics(0, 0, 0, 0, 0) } else { metrics(1_000, 2_000, 500, 10, 1) };
-        sandbox.add_campaign("act_1", CampaignSpec::scripted(&(100 + i).to_string(), "c", 5_000, figures)).expect("added");
+        sandbox
+            .add_campaign("act_1", CampaignSpec::scripted(&(100 + i).to_string(), "c", 5_000, figures))
+            .expect("added");
     }
     let running = sandbox.start().await.expect("starts");
     let mut settings = fast(&running);
@@ -80,7 +95,8 @@ async fn paging_follows_next_to_the_end_even_past_empty_pages() {
     let client = MetaClient::new(settings).expect("client");
 
     let campaigns = client.campaigns(&account("act_1")).await.expect("campaigns");
-    let insights = client.insights(&account("act_1"), &InsightsWindow::Preset("yesterday".into())).await.expect("insights");
+    let insights =
+        client.insights(&account("act_1"), &InsightsWindow::Preset("yesterday".into())).await.expect("insights");
 
     assert_eq!(campaigns.len(), 23);
     assert_eq!(insights.len(), 16);
@@ -100,7 +116,9 @@ async fn scripted_insights_parse_money_ctr_and_roas_exactly() {
     sandbox.add_campaign("act_1", summer).expect("added");
     let odd_cents = CampaignSpec::scripted("12", "Odd cents", 5_000, metrics(12_345, 1, 3, 1, 1));
     sandbox.add_campaign("act_1", odd_cents).expect("added");
-    sandbox.add_campaign("act_2", CampaignSpec::scripted("21", "Tokyo", 30_000, metrics(12_345, 55_555, 7_000, 77, 4))).expect("added");
+    sandbox
+        .add_campaign("act_2", CampaignSpec::scripted("21", "Tokyo", 30_000, metrics(12_345, 55_555, 7_000, 77, 4)))
+        .expect("added");
     let (_running, client) = serve(&sandbox).await;
 
     let usd = by_id(client.insights(&account("act_1"), &InsightsWindow::Preset("today".into())).await.expect("usd"));
@@ -140,10 +158,19 @@ async fn campaign_states_know_where_each_budget_lives() {
         AdSetSpec { id: "22".into(), daily_budget_minor: 5_000, status: SpecStatus::Paused },
         AdSetSpec { id: "23".into(), daily_budget_minor: 20_001, status: SpecStatus::Active },
     ]);
-    sandbox.add_campaign("act_1", spec("1", BudgetHolderSpec::Campaign { daily_budget_minor: 20_000 }, SpecStatus::Active)).expect("cbo");
+    sandbox
+        .add_campaign("act_1", spec("1", BudgetHolderSpec::Campaign { daily_budget_minor: 20_000 }, SpecStatus::Active))
+        .expect("cbo");
     sandbox.add_campaign("act_1", spec("2", ad_sets, SpecStatus::Active)).expect("abo");
-    sandbox.add_campaign("act_1", spec("3", BudgetHolderSpec::Lifetime { lifetime_budget_minor: 900_000 }, SpecStatus::Active)).expect("life");
-    sandbox.add_campaign("act_1", spec("4", BudgetHolderSpec::Campaign { daily_budget_minor: 7_000 }, SpecStatus::Paused)).expect("paused");
+    sandbox
+        .add_campaign(
+            "act_1",
+            spec("3", BudgetHolderSpec::Lifetime { lifetime_budget_minor: 900_000 }, SpecStatus::Active),
+        )
+        .expect("life");
+    sandbox
+        .add_campaign("act_1", spec("4", BudgetHolderSpec::Campaign { daily_budget_minor: 7_000 }, SpecStatus::Paused))
+        .expect("paused");
     let (_running, client) = serve(&sandbox).await;
 
     let states = client.campaigns(&account("act_1")).await.expect("campaigns");
@@ -222,11 +249,14 @@ async fn sandbox_refuses_batches_over_fifty_like_meta() {
     let sandbox = Sandbox::empty();
     let ids = scripted_account(&sandbox, "act_1", 1_000, 51);
     let running = sandbox.start().await.expect("starts");
-    let ops: Vec<serde_json::Value> =
-        ids.iter().map(|id| serde_json::json!({"method": "POST", "relative_url": id, "body": "daily_budget=5000"})).collect();
+    let ops: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| serde_json::json!({"method": "POST", "relative_url": id, "body": "daily_budget=5000"}))
+        .collect();
     let form = [("access_token", running.access_token()), ("batch", serde_json::Value::Array(ops).to_string())];
     let url = format!("{}v26.0/", running.base_url());
-    let body: serde_json::Value = reqwest::Client::new().post(url).form(&form).send().await.expect("sent").json().await.expect("json");
+    let body: serde_json::Value =
+        raw_http().post(url).form(&form).send().await.expect("sent").json().await.expect("json");
     assert_eq!(body["error"]["code"], 1);
     assert_eq!(body["error"]["message"], "Too many requests in batch message. Maximum batch size is 50");
     assert!(sandbox.writes().is_empty());
@@ -237,11 +267,35 @@ async fn paging_next_carries_the_token_like_meta_and_the_client_strips_it() {
     let sandbox = Sandbox::empty();
     scripted_account(&sandbox, "act_1", 1_000, 3);
     let running = sandbox.start().await.expect("starts");
-    let url = format!("{}v26.0/act_1/campaigns?limit=1&fields=id&access_token={}", running.base_url(), running.access_token());
-    let body: serde_json::Value = reqwest::get(url).await.expect("sent").json().await.expect("json");
+    let url = format!(
+        "{}v26.0/act_1/campaigns?limit=1&fields=id&access_token={}",
+        running.base_url(),
+        running.access_token()
+    );
+    let body: serde_json::Value = raw_http().get(url).send().await.expect("sent").json().await.expect("json");
     let next = body["paging"]["next"].as_str().expect("next");
     assert!(next.contains(&format!("access_token={}", running.access_token())));
     assert!(body["paging"]["cursors"]["after"].is_string());
+}
+
+#[tokio::test]
+async fn every_call_carries_the_app_secret_proof() {
+    let sandbox = Sandbox::empty();
+    scripted_account(&sandbox, "act_1", 1_000, 2);
+    sandbox.require_app_secret("app-secret-1");
+    let running = sandbox.start().await.expect("starts");
+    let mut settings = fast(&running);
+    settings.app_secret = Some(SecretString::from("app-secret-1"));
+    let client = MetaClient::new(settings.clone()).expect("client");
+
+    assert_eq!(client.campaigns(&account("act_1")).await.expect("proof accepted").len(), 2);
+    let writes = [BudgetWrite::SetDailyBudget { object_id: "1000".into(), daily_budget_minor: 7_000 }];
+    assert!(client.write(&account("act_1"), &writes).await.expect("batch")[0].is_ok());
+
+    settings.app_secret = Some(SecretString::from("another-secret"));
+    let err = MetaClient::new(settings).expect("client").account(&account("act_1")).await.expect_err("bad proof");
+    assert_eq!(err.code(), Some(100));
+    assert!(!err.to_string().contains("another-secret"));
 }
 
 #[tokio::test]
@@ -385,8 +439,10 @@ async fn null_batch_entries_are_retried_alone() {
     let (_running, client) = serve(&sandbox).await;
     sandbox.time_out_next_batch_ops(3);
 
-    let writes: Vec<BudgetWrite> =
-        ids.iter().map(|id| BudgetWrite::SetDailyBudget { object_id: id.clone(), daily_budget_minor: 12_300 }).collect();
+    let writes: Vec<BudgetWrite> = ids
+        .iter()
+        .map(|id| BudgetWrite::SetDailyBudget { object_id: id.clone(), daily_budget_minor: 12_300 })
+        .collect();
     let results = client.write(&account("act_1"), &writes).await.expect("answered");
 
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -402,8 +458,10 @@ async fn a_write_that_does_not_stick_is_caught_by_reading_back() {
     let (_running, client) = serve(&sandbox).await;
     sandbox.lose_writes_to(&ids[0]);
 
-    let writes: Vec<BudgetWrite> =
-        ids.iter().map(|id| BudgetWrite::SetDailyBudget { object_id: id.clone(), daily_budget_minor: 15_000 }).collect();
+    let writes: Vec<BudgetWrite> = ids
+        .iter()
+        .map(|id| BudgetWrite::SetDailyBudget { object_id: id.clone(), daily_budget_minor: 15_000 })
+        .collect();
     let results = client.write(&account("act_1"), &writes).await.expect("answered");
     assert!(results.iter().all(Result::is_ok), "Meta says success either way");
 
@@ -483,7 +541,10 @@ async fn budget_changes_apply_to_the_hours_after_them() {
     let before_yesterday = client.insights(&id, &yesterday).await.expect("yesterday");
 
     let states = client.campaigns(&id).await.expect("campaigns");
-    let target = states.iter().find(|s| s.is_active() && matches!(s.budget, BudgetHolder::Campaign { .. })).expect("a CBO campaign");
+    let target = states
+        .iter()
+        .find(|s| s.is_active() && matches!(s.budget, BudgetHolder::Campaign { .. }))
+        .expect("a CBO campaign");
     let budget = target.daily_budget_minor().expect("budget");
     let results = client.write(&id, &target.budget_writes(budget * 3)).await.expect("answered");
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -495,7 +556,12 @@ async fn budget_changes_apply_to_the_hours_after_them() {
     let after = by_id(client.insights(&id, &today).await.expect("today"));
     let baseline = by_id(control_client.insights(&id, &today).await.expect("today"));
     let key = target.campaign_id.as_str();
-    assert!(after[key].spend_minor > baseline[key].spend_minor * 5 / 4, "{} vs {}", after[key].spend_minor, baseline[key].spend_minor);
+    assert!(
+        after[key].spend_minor > baseline[key].spend_minor * 5 / 4,
+        "{} vs {}",
+        after[key].spend_minor,
+        baseline[key].spend_minor
+    );
     for (campaign, row) in &after {
         if campaign != key {
             assert_eq!(row, &baseline[campaign]);
@@ -526,16 +592,16 @@ async fn the_generated_market_has_the_economic_mix() {
     let mediocre = count(&|r| (1.7..2.4).contains(&r.roas()));
     let losers = count(&|r| r.roas() < 1.5);
     let deep = count(&|r| r.roas() < 1.0);
-    for (label, n) in [("winners", winners), ("solid", solid), ("mediocre", mediocre), ("losers", losers), ("deep losers", deep)] {
+    for (label, n) in
+        [("winners", winners), ("solid", solid), ("mediocre", mediocre), ("losers", losers), ("deep losers", deep)]
+    {
         assert!(n * 100 >= rows.len() * 5, "{label}: {n} of {}", rows.len());
     }
     let share = ad_set_campaigns * 100 / campaigns;
     assert!((22..45).contains(&share), "ad-set budgets on {share}% of campaigns");
 
-    let small: Vec<&CampaignPerformance> = rows
-        .iter()
-        .filter(|r| sandbox.archetype(r.campaign_id.as_str()) == Some(Archetype::NoisySmall))
-        .collect();
+    let small: Vec<&CampaignPerformance> =
+        rows.iter().filter(|r| sandbox.archetype(r.campaign_id.as_str()) == Some(Archetype::NoisySmall)).collect();
     assert!(!small.is_empty());
     assert!(small.iter().all(|r| r.impressions < 7 * 2_000), "small campaigns have few impressions");
     assert!(rows.iter().any(|r| sandbox.archetype(r.campaign_id.as_str()) == Some(Archetype::Daypart)));
@@ -543,7 +609,7 @@ async fn the_generated_market_has_the_economic_mix() {
 
 #[tokio::test]
 async fn a_cycle_over_many_accounts_runs_concurrently_and_quickly() {
-    // Scaled down for debug builds; the release-mode figure is in the module docs of the sandbox.
+    // Scaled down for debug builds; `full_scale_cycle` below is the brief's size.
     let sandbox = Sandbox::generated(11, 8, 300);
     sandbox.set_now(fixed_now());
     let (_running, client) = serve(&sandbox).await;

@@ -1,27 +1,30 @@
 //! Graph API batch requests: up to 50 operations per POST, per-operation
 //! results in order, and a bounded retry of the operations that came back
 //! `null` (batch timeout) or with a transient error.
-use serde_json::{Value, json};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::error::{PlatformError, as_i64};
-use super::transport::{Call, Transport};
+use super::transport::{Call, Transport, check_body};
 
 /// Meta's limit of operations per batch request.
 pub const MAX_BATCH_OPS: usize = 50;
 
-/// One operation of a batch.
-#[derive(Debug, Clone)]
+/// One operation of a batch, serialized as Meta expects it.
+#[derive(Debug, Clone, Serialize)]
 pub(super) struct BatchOp {
     /// `GET` or `POST`.
     pub(super) method: &'static str,
     /// Path and query relative to the Graph root, e.g. `v26.0/123?fields=id`.
     pub(super) relative_url: String,
     /// URL-encoded form body of a POST, e.g. `daily_budget=5000`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) body: Option<String>,
 }
 
-/// Per-operation outcome: the operation's JSON body, or its error.
-pub(super) type OpResult = Result<Value, PlatformError>;
+/// Per-operation outcome: the operation's JSON body (as text), or its error.
+pub(super) type OpResult = Result<String, PlatformError>;
 
 impl Transport {
     /// Runs `ops` for `account` in batches of at most 50. Operations that come
@@ -77,25 +80,11 @@ impl Transport {
         ops: &[BatchOp],
         chunk: &[usize],
     ) -> Result<Vec<OpResult>, PlatformError> {
-        let batch: Vec<Value> = chunk
-            .iter()
-            .map(|&i| {
-                let op = &ops[i];
-                let mut entry = json!({"method": op.method, "relative_url": op.relative_url});
-                if let Some(body) = &op.body {
-                    entry["body"] = Value::String(body.clone());
-                }
-                entry
-            })
-            .collect();
-        let form = vec![
-            ("batch".to_owned(), Value::Array(batch).to_string()),
-            ("include_headers".to_owned(), "false".to_owned()),
-        ];
+        let batch: Vec<&BatchOp> = chunk.iter().map(|&i| &ops[i]).collect();
+        let batch = serde_json::to_string(&batch).map_err(|e| PlatformError::Invalid(format!("batch: {e}")))?;
+        let form = vec![("batch".to_owned(), batch), ("include_headers".to_owned(), "false".to_owned())];
         let body = self.execute(account, &Call::Post { url: self.url("")?, form }).await?;
-        let Value::Array(entries) = body else {
-            return Err(PlatformError::Decode("batch answer is not a list".into()));
-        };
+        let entries: Vec<Option<Entry>> = self.decode(&body, "batch answer")?;
         if entries.len() != chunk.len() {
             return Err(PlatformError::Decode(format!(
                 "batch of {} answered with {} entries",
@@ -103,57 +92,65 @@ impl Transport {
                 entries.len()
             )));
         }
-        Ok(entries.into_iter().map(op_result).collect())
+        Ok(entries.into_iter().map(|entry| op_result(entry).map_err(|e| e.redacted(self.token()))).collect())
     }
 }
 
-/// One entry of a batch answer: `null` after a batch timeout, else
-/// `{"code": 200, "body": "<JSON string>"}`.
-fn op_result(entry: Value) -> OpResult {
-    if entry.is_null() {
-        // Meta leaves unfinished operations null when the batch times out.
-        return Err(PlatformError::Timeout);
-    }
-    let code = entry.get("code").and_then(as_i64).unwrap_or(0);
+/// One entry of a batch answer: `{"code": 200, "body": "<JSON string>"}`.
+#[derive(Debug, Deserialize)]
+struct Entry {
+    #[serde(default)]
+    code: Option<Value>,
+    #[serde(default)]
+    body: Option<Value>,
+}
+
+/// An entry's outcome: `null` (Meta's mark of an operation unfinished when the
+/// batch timed out) is a timeout; otherwise the operation's own status and body.
+fn op_result(entry: Option<Entry>) -> OpResult {
+    let Some(entry) = entry else { return Err(PlatformError::Timeout) };
+    let code = entry.code.as_ref().and_then(as_i64).unwrap_or(0);
     let status = u16::try_from(code).unwrap_or(0);
-    let body = match entry.get("body") {
-        Some(Value::String(raw)) => match serde_json::from_str(raw) {
-            Ok(body) => body,
-            Err(_) if !(200..300).contains(&code) => return Err(PlatformError::Http { status }),
-            Err(_) => return Err(PlatformError::Decode("batch operation body is not JSON".into())),
-        },
-        Some(other) => other.clone(),
-        None => Value::Null,
+    let body = match entry.body {
+        Some(Value::String(raw)) => raw,
+        Some(other) => other.to_string(),
+        None => String::new(),
     };
-    if let Some(err) = PlatformError::from_body(&body, status) {
-        return Err(err);
-    }
+    check_body(status, body.as_bytes())?;
     if !(200..300).contains(&code) {
         return Err(PlatformError::Http { status });
     }
-    if body.get("success") == Some(&Value::Bool(false)) {
-        return Err(PlatformError::Decode("Meta answered success: false".into()));
+    if serde_json::from_str::<IgnoredAny>(&body).is_err() {
+        return Err(PlatformError::Decode("batch operation body is not JSON".into()));
     }
     Ok(body)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn entry(v: Value) -> OpResult {
+        op_result(serde_json::from_value(v).expect("an entry"))
+    }
 
     #[test]
     fn reads_each_kind_of_entry() {
-        assert!(matches!(op_result(Value::Null), Err(PlatformError::Timeout)));
+        assert!(matches!(entry(Value::Null), Err(PlatformError::Timeout)));
         let ok = json!({"code": 200, "headers": [], "body": "{\"success\":true}"});
-        assert_eq!(op_result(ok).ok(), Some(json!({"success": true})));
+        assert_eq!(entry(ok).ok().as_deref(), Some("{\"success\":true}"));
         let failed =
             json!({"code": 400, "body": "{\"error\":{\"code\":100,\"error_subcode\":1885621,\"message\":\"m\"}}"});
         assert!(matches!(
-            op_result(failed),
+            entry(failed),
             Err(PlatformError::Api { code: 100, subcode: Some(1_885_621), http_status: 400, .. })
         ));
-        assert!(matches!(op_result(json!({"code": 500, "body": "oops"})), Err(PlatformError::Http { status: 500 })));
-        assert!(matches!(op_result(json!({"code": 200, "body": "oops"})), Err(PlatformError::Decode(_))));
-        assert!(matches!(op_result(json!({"code": 503, "body": "{}"})), Err(PlatformError::Http { status: 503 })));
+        assert!(matches!(entry(json!({"code": 500, "body": "oops"})), Err(PlatformError::Http { status: 500 })));
+        assert!(matches!(entry(json!({"code": 200, "body": "oops"})), Err(PlatformError::Decode(_))));
+        assert!(matches!(entry(json!({"code": 503, "body": "{}"})), Err(PlatformError::Http { status: 503 })));
+        let refused = json!({"code": 200, "body": "{\"success\":false}"});
+        assert!(matches!(entry(refused), Err(PlatformError::Decode(_))));
     }
 }

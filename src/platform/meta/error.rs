@@ -55,17 +55,22 @@ pub enum PlatformError {
 
 impl PlatformError {
     /// Builds an error from a Meta error body (`{"error": {...}}`), if it is one.
+    #[cfg(test)]
     pub(crate) fn from_body(body: &Value, http_status: u16) -> Option<Self> {
-        let error = body.get("error")?;
+        body.get("error").map(|error| Self::from_error(error, http_status))
+    }
+
+    /// Builds an error from the `error` object of a Meta error body.
+    pub(crate) fn from_error(error: &Value, http_status: u16) -> Self {
         let int = |key: &str| error.get(key).and_then(as_i64);
-        Some(Self::Api {
+        Self::Api {
             code: int("code").unwrap_or(0),
             subcode: int("error_subcode").filter(|s| *s != 0),
             message: error.get("message").and_then(Value::as_str).unwrap_or("").to_owned(),
             is_transient: error.get("is_transient").and_then(Value::as_bool).unwrap_or(false),
             http_status,
             fbtrace_id: error.get("fbtrace_id").and_then(Value::as_str).map(str::to_owned),
-        })
+        }
     }
 
     /// Meta's error code, when Meta sent one.

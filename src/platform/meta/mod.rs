@@ -22,6 +22,7 @@ use serde_json::json;
 
 pub use batch::MAX_BATCH_OPS;
 pub use error::PlatformError;
+pub(crate) use proof::appsecret_proof;
 
 use self::batch::BatchOp;
 use self::transport::Transport;
@@ -140,21 +141,21 @@ impl MetaClient {
             query: vec![("fields".into(), wire::ACCOUNT_FIELDS.into())],
         };
         let body = self.inner.execute(account.as_str(), &call).await?;
-        wire::account(account, &body)
+        wire::account(account, self.inner.decode(&body, "ad account")?)
     }
 
     /// Every campaign of the account with its status and budget holder. Ad sets
     /// are read only when some campaign may keep its budget on them.
     pub async fn campaigns(&self, account: &AccountId) -> Result<Vec<CampaignState>, PlatformError> {
         let edge = |name: &str| format!("{}/{name}", account.as_str());
-        let campaigns =
+        let campaigns: Vec<wire::ObjectRow> =
             self.inner.get_paged(account.as_str(), &edge("campaigns"), self.edge_query(wire::CAMPAIGN_FIELDS)).await?;
         let adsets = if wire::needs_ad_sets(&campaigns)? {
             self.inner.get_paged(account.as_str(), &edge("adsets"), self.edge_query(wire::ADSET_FIELDS)).await?
         } else {
             Vec::new()
         };
-        wire::campaigns(&campaigns, &adsets)
+        wire::campaigns(campaigns, adsets)
     }
 
     /// Campaign-level performance over `window`, in one paged insights request
@@ -173,15 +174,15 @@ impl MetaClient {
             }
         });
         let path = format!("{}/insights", account.as_str());
-        let rows = self.inner.get_paged(account.as_str(), &path, query).await?;
+        let rows: Vec<wire::InsightsRow> = self.inner.get_paged(account.as_str(), &path, query).await?;
         // Rows carry account_currency; only ask the account when one does not.
-        let fallback_offset = if rows.iter().all(|r| r.get("account_currency").is_some()) {
+        let fallback_offset = if rows.iter().all(wire::InsightsRow::has_currency) {
             100
         } else {
             self.account(account).await?.currency_offset
         };
         let purchase = &self.inner.settings.purchase_action_type;
-        rows.iter().map(|row| wire::performance(row, purchase, fallback_offset)).collect()
+        rows.into_iter().map(|row| wire::performance(row, purchase, fallback_offset)).collect()
     }
 
     /// Current status and daily budget of campaigns or ad sets, read through the
@@ -210,7 +211,7 @@ impl MetaClient {
         for result in self.inner.run_batch(account.as_str(), &ops).await? {
             match result {
                 Ok(body) => {
-                    let state = wire::object_state(&body)?;
+                    let state = wire::object_state(self.inner.decode(body.as_bytes(), "object")?)?;
                     states.insert(state.id.clone(), state);
                 }
                 Err(err) if err.is_not_found() => {}

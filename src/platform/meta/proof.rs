@@ -10,7 +10,7 @@ const BLOCK_LEN: usize = 64;
 
 /// Hex HMAC-SHA256(key = `app_secret`, message = `access_token`); `None` only if
 /// the linked rustls lacks its SHA-256 suite, which the ring provider always has.
-pub(super) fn appsecret_proof(app_secret: &str, access_token: &str) -> Option<String> {
+pub(crate) fn appsecret_proof(app_secret: &str, access_token: &str) -> Option<String> {
     hmac_sha256_hex(app_secret.as_bytes(), access_token.as_bytes())
 }
 

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use reqwest::Url;
 use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::MetaSettings;
 use super::error::PlatformError;
 use super::usage::{Admission, Gates, Usage, parse_usage};
+use super::wire::Page;
 
 /// Pages followed at most on one edge: far beyond any real account, low
 /// enough to end a cursor loop.
@@ -46,7 +49,7 @@ impl Transport {
         Self { http, settings, proof, gates, requests: AtomicU64::new(0), jitter: AtomicU64::new(0x5eed) }
     }
 
-    fn token(&self) -> &str {
+    pub(super) fn token(&self) -> &str {
         self.settings.access_token.expose_secret()
     }
 
@@ -58,8 +61,8 @@ impl Transport {
     }
 
     /// Sends `call` for `account`, retrying per Meta's policy, and returns the
-    /// JSON body of the first success.
-    pub(super) async fn execute(&self, account: &str, call: &Call) -> Result<Value, PlatformError> {
+    /// body of the first success (checked for Meta's error shapes).
+    pub(super) async fn execute(&self, account: &str, call: &Call) -> Result<Vec<u8>, PlatformError> {
         let settings = &self.settings;
         let mut attempt: u32 = 0;
         loop {
@@ -112,7 +115,7 @@ impl Transport {
         }
     }
 
-    async fn send_once(&self, account: &str, call: &Call) -> (Result<Value, PlatformError>, Option<Usage>) {
+    async fn send_once(&self, account: &str, call: &Call) -> (Result<Vec<u8>, PlatformError>, Option<Usage>) {
         let mut auth = vec![("access_token", self.token())];
         if let Some(proof) = &self.proof {
             auth.push(("appsecret_proof", proof.as_str()));
@@ -135,7 +138,7 @@ impl Transport {
             self.gates.observe(account, usage);
         }
         let result = match response.bytes().await {
-            Ok(bytes) => interpret(status, &bytes).map_err(|e| e.redacted(self.token())),
+            Ok(bytes) => check_body(status, &bytes).map(|()| Vec::from(bytes)).map_err(|e| e.redacted(self.token())),
             Err(e) => Err(self.transport_error(e)),
         };
         (result, usage)
@@ -166,24 +169,27 @@ impl Transport {
         base.mul_f64(factor)
     }
 
+    /// Decodes a checked body into `T`; the message names `what`, never the body.
+    pub(super) fn decode<T: DeserializeOwned>(&self, bytes: &[u8], what: &str) -> Result<T, PlatformError> {
+        serde_json::from_slice(bytes).map_err(|e| PlatformError::Decode(format!("{what}: {e}")).redacted(self.token()))
+    }
+
     /// GETs every page of an edge, following `paging.next` until it is absent.
-    pub(super) async fn get_paged(
+    pub(super) async fn get_paged<T: DeserializeOwned>(
         &self,
         account: &str,
         path: &str,
         query: Vec<(String, String)>,
-    ) -> Result<Vec<Value>, PlatformError> {
+    ) -> Result<Vec<T>, PlatformError> {
         let mut call = Call::Get { url: self.url(path)?, query };
         let mut rows = Vec::new();
         for _ in 0..MAX_PAGES {
-            let mut page = self.execute(account, &call).await?;
-            match page.get_mut("data").map(Value::take) {
-                Some(Value::Array(data)) => rows.extend(data),
-                _ => return Err(PlatformError::Decode(format!("{path}: page without a data list"))),
-            }
+            let body = self.execute(account, &call).await?;
+            let page: Page<T> = self.decode(&body, path)?;
+            rows.extend(page.data);
             // Only an absent `next` ends the edge: empty or short pages may carry one.
-            match page.pointer("/paging/next").and_then(Value::as_str) {
-                Some(next) => call = Call::Get { url: self.next_url(next)?, query: Vec::new() },
+            match page.paging.and_then(|p| p.next) {
+                Some(next) => call = Call::Get { url: self.next_url(&next)?, query: Vec::new() },
                 None => return Ok(rows),
             }
         }
@@ -218,26 +224,38 @@ pub(super) fn strip_credentials(url: &Url) -> Url {
     clean
 }
 
-/// Reads a response the way Meta's SDK does: an `error` key fails whatever the
-/// status; `{"success": false}` fails; a non-JSON 5xx is a transient HTTP error.
-fn interpret(status: u16, bytes: &[u8]) -> Result<Value, PlatformError> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(body) => {
-            if let Some(err) = PlatformError::from_body(&body, status) {
-                Err(err)
+/// Just the keys that make a JSON object a failure; the rest is skipped unread.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    success: Option<Value>,
+}
+
+/// Checks a response the way Meta's SDK does: an `error` key fails whatever
+/// the status; `{"success": false}` fails; a non-JSON 5xx is a transient HTTP
+/// error. Other bodies are decoded (and so validated) by the caller.
+pub(super) fn check_body(status: u16, bytes: &[u8]) -> Result<(), PlatformError> {
+    let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    match is_object.then(|| serde_json::from_slice::<Probe>(bytes)) {
+        Some(Ok(probe)) => {
+            if let Some(error) = probe.error {
+                Err(PlatformError::from_error(&error, status))
             } else if status >= 400 {
                 Err(PlatformError::Http { status })
-            } else if body.get("success") == Some(&Value::Bool(false)) {
+            } else if probe.success == Some(Value::Bool(false)) {
                 Err(PlatformError::Decode("Meta answered success: false".into()))
             } else {
-                Ok(body)
+                Ok(())
             }
         }
-        Err(_) if status >= 400 => Err(PlatformError::Http { status }),
-        Err(_) if String::from_utf8_lossy(bytes).contains("Service Unavailable") => {
+        _ if status >= 400 => Err(PlatformError::Http { status }),
+        Some(Err(e)) => Err(PlatformError::Decode(format!("body is not JSON: {e}"))),
+        None if String::from_utf8_lossy(bytes).contains("Service Unavailable") => {
             Err(PlatformError::Http { status: 503 })
         }
-        Err(e) => Err(PlatformError::Decode(format!("body is not JSON: {e}"))),
+        None => Ok(()),
     }
 }
 
@@ -264,13 +282,13 @@ mod tests {
     }
 
     #[test]
-    fn interprets_like_the_sdk() {
-        assert!(matches!(
-            interpret(200, br#"{"error":{"code":17,"message":"m"}}"#),
-            Err(PlatformError::Api { code: 17, .. })
-        ));
-        assert!(matches!(interpret(502, b"<html>bad gateway</html>"), Err(PlatformError::Http { status: 502 })));
-        assert!(matches!(interpret(200, br#"{"success":false}"#), Err(PlatformError::Decode(_))));
-        assert!(interpret(200, br#"{"success":true}"#).is_ok());
+    fn checks_bodies_like_the_sdk() {
+        let throttled = check_body(200, br#"{"error":{"code":17,"message":"m"}}"#);
+        assert!(matches!(throttled, Err(PlatformError::Api { code: 17, .. })));
+        assert!(matches!(check_body(502, b"<html>bad gateway</html>"), Err(PlatformError::Http { status: 502 })));
+        assert!(matches!(check_body(200, br#"{"success":false}"#), Err(PlatformError::Decode(_))));
+        assert!(matches!(check_body(200, b"Service Unavailable"), Err(PlatformError::Http { status: 503 })));
+        assert!(check_body(200, br#"{"success":true}"#).is_ok());
+        assert!(check_body(200, br#"[{"code":200}]"#).is_ok());
     }
 }

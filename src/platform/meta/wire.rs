@@ -1,12 +1,14 @@
-//! Meta's JSON shapes turned into platform types: numbers sent as strings or
-//! numbers, metrics that are absent when zero, money in major units for spend
-//! and action values but minor units for budgets.
+//! Meta's JSON shapes (private DTOs) turned into platform types: numbers sent
+//! as strings or numbers, metrics that are absent when zero, money in major
+//! units for spend and action values but minor units for budgets.
 use std::collections::HashMap;
+use std::fmt;
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 use super::decimal::{major_to_minor, parse_count};
-use super::error::{PlatformError, as_i64};
+use super::error::PlatformError;
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
 use crate::platform::types::{AccountInfo, AdSetBudget, BudgetHolder, CampaignPerformance, CampaignState, ObjectState};
@@ -23,44 +25,151 @@ pub(super) const OBJECT_FIELDS: &str = "id,status,effective_status,daily_budget"
 pub(super) const INSIGHTS_FIELDS: &str =
     "campaign_id,campaign_name,account_currency,spend,impressions,clicks,ctr,actions,action_values,purchase_roas";
 
+/// One page of an edge.
+#[derive(Debug, Deserialize)]
+pub(super) struct Page<T> {
+    pub(super) data: Vec<T>,
+    #[serde(default)]
+    pub(super) paging: Option<Paging>,
+}
+
+/// Paging of a page; only `next` matters (cursors may be stale).
+#[derive(Debug, Deserialize)]
+pub(super) struct Paging {
+    #[serde(default)]
+    pub(super) next: Option<String>,
+}
+
+/// The ad account node.
+#[derive(Debug, Deserialize)]
+pub(super) struct AccountNode {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    timezone_name: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    account_status: Option<String>,
+}
+
+/// A campaign or ad set row, or an object read back.
+#[derive(Debug, Deserialize)]
+pub(super) struct ObjectRow {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    campaign_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    effective_status: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    daily_budget: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    lifetime_budget: Option<String>,
+}
+
+/// One insights row.
+#[derive(Debug, Deserialize)]
+pub(super) struct InsightsRow {
+    #[serde(default)]
+    campaign_id: Option<String>,
+    #[serde(default)]
+    campaign_name: Option<String>,
+    #[serde(default)]
+    account_currency: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    spend: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    impressions: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    clicks: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    ctr: Option<String>,
+    #[serde(default)]
+    actions: Option<Vec<ActionStat>>,
+    #[serde(default)]
+    action_values: Option<Vec<ActionStat>>,
+    #[serde(default)]
+    date_start: Option<String>,
+    #[serde(default)]
+    date_stop: Option<String>,
+}
+
+impl InsightsRow {
+    /// Whether the row says which currency its money is in.
+    pub(super) fn has_currency(&self) -> bool {
+        self.account_currency.is_some()
+    }
+}
+
+/// An `AdsActionStats` entry.
+#[derive(Debug, Deserialize)]
+struct ActionStat {
+    #[serde(default)]
+    action_type: Option<String>,
+    #[serde(default, deserialize_with = "num_text")]
+    value: Option<String>,
+}
+
+/// A number as text, whether Meta sent `"12"`, `12` or `12.5`; `null` is none.
+fn num_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct NumText;
+    impl Visitor<'_> for NumText {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number or a numeric string")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(v.to_owned()))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v.to_string()))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // Rust prints the shortest decimal that round-trips: 1500.5 stays "1500.5".
+            Ok(Some(v.to_string()))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(NumText)
+}
+
 fn decode(what: &str) -> PlatformError {
     PlatformError::Decode(what.to_owned())
 }
 
-fn text<'a>(row: &'a Value, key: &str) -> Option<&'a str> {
-    row.get(key).and_then(Value::as_str)
-}
-
-/// A number as text, whether Meta sent `"12"` or `12`.
-fn number_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// A budget field: minor units as a numeric string. Absent, empty or "0" means
 /// none, as Meta reports budgets the object does not hold.
-fn budget(row: &Value, key: &str) -> Result<Option<i64>, PlatformError> {
-    let Some(raw) = row.get(key).and_then(number_text) else { return Ok(None) };
-    if raw.is_empty() {
-        return Ok(None);
+fn budget(raw: Option<&str>, key: &str) -> Result<Option<i64>, PlatformError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(raw) => {
+            let minor = parse_count(raw).map_err(|e| decode(&format!("{key}: {e}")))?;
+            Ok((minor > 0).then_some(minor))
+        }
     }
-    let minor = parse_count(&raw).map_err(|e| decode(&format!("{key}: {e}")))?;
-    Ok((minor > 0).then_some(minor))
 }
 
 /// Parses the ad account node.
-pub(super) fn account(account: &AccountId, body: &Value) -> Result<AccountInfo, PlatformError> {
-    let currency = text(body, "currency").ok_or_else(|| decode("account without currency"))?;
+pub(super) fn account(account: &AccountId, node: AccountNode) -> Result<AccountInfo, PlatformError> {
+    let currency = node.currency.ok_or_else(|| decode("account without currency"))?;
+    let status = node.account_status.as_deref().map(parse_count).transpose();
     Ok(AccountInfo {
         account_id: account.clone(),
-        name: text(body, "name").unwrap_or_default().to_owned(),
-        currency: currency.to_owned(),
-        currency_offset: minor_unit_offset(currency),
-        timezone_name: text(body, "timezone_name").unwrap_or("UTC").to_owned(),
-        account_status: body.get("account_status").and_then(as_i64).unwrap_or(0),
+        name: node.name.unwrap_or_default(),
+        currency_offset: minor_unit_offset(&currency),
+        currency,
+        timezone_name: node.timezone_name.unwrap_or_else(|| "UTC".to_owned()),
+        account_status: status.map_err(|e| decode(&format!("account_status: {e}")))?.unwrap_or(0),
     })
 }
 
@@ -69,11 +178,21 @@ fn campaign_id(raw: Option<&str>) -> Result<CampaignId, PlatformError> {
     CampaignId::parse(raw, "campaign_id").map_err(|_| decode("campaign id is not numeric"))
 }
 
+impl ObjectRow {
+    fn daily(&self) -> Result<Option<i64>, PlatformError> {
+        budget(self.daily_budget.as_deref(), "daily_budget")
+    }
+
+    fn lifetime(&self) -> Result<Option<i64>, PlatformError> {
+        budget(self.lifetime_budget.as_deref(), "lifetime_budget")
+    }
+}
+
 /// Whether any campaign row may keep its budget on ad sets (no campaign daily
 /// or lifetime budget), so the ad sets need reading at all.
-pub(super) fn needs_ad_sets(campaigns: &[Value]) -> Result<bool, PlatformError> {
+pub(super) fn needs_ad_sets(campaigns: &[ObjectRow]) -> Result<bool, PlatformError> {
     for row in campaigns {
-        if budget(row, "daily_budget")?.is_none() && budget(row, "lifetime_budget")?.is_none() {
+        if row.daily()?.is_none() && row.lifetime()?.is_none() {
             return Ok(true);
         }
     }
@@ -81,27 +200,29 @@ pub(super) fn needs_ad_sets(campaigns: &[Value]) -> Result<bool, PlatformError> 
 }
 
 /// Joins campaign rows with ad set rows into campaign states.
-pub(super) fn campaigns(campaign_rows: &[Value], adset_rows: &[Value]) -> Result<Vec<CampaignState>, PlatformError> {
-    let mut by_campaign: HashMap<&str, Vec<AdSetBudget>> = HashMap::new();
+pub(super) fn campaigns(
+    campaign_rows: Vec<ObjectRow>,
+    adset_rows: Vec<ObjectRow>,
+) -> Result<Vec<CampaignState>, PlatformError> {
+    let mut by_campaign: HashMap<String, Vec<AdSetBudget>> = HashMap::new();
     for row in adset_rows {
-        let (Some(id), Some(parent)) = (text(row, "id"), text(row, "campaign_id")) else {
+        let Some(daily) = row.daily()? else { continue };
+        let (Some(id), Some(parent)) = (row.id, row.campaign_id) else {
             return Err(decode("ad set without id or campaign_id"));
         };
-        if let Some(daily) = budget(row, "daily_budget")? {
-            by_campaign.entry(parent).or_default().push(AdSetBudget {
-                adset_id: id.to_owned(),
-                daily_budget_minor: daily,
-                active: text(row, "status") == Some("ACTIVE"),
-            });
-        }
+        by_campaign.entry(parent).or_default().push(AdSetBudget {
+            adset_id: id,
+            daily_budget_minor: daily,
+            active: row.status.as_deref() == Some("ACTIVE"),
+        });
     }
     campaign_rows
-        .iter()
+        .into_iter()
         .map(|row| {
-            let id = campaign_id(text(row, "id"))?;
-            let holder = if let Some(daily) = budget(row, "daily_budget")? {
+            let id = campaign_id(row.id.as_deref())?;
+            let holder = if let Some(daily) = row.daily()? {
                 BudgetHolder::Campaign { daily_budget_minor: daily }
-            } else if budget(row, "lifetime_budget")?.is_some() {
+            } else if row.lifetime()?.is_some() {
                 BudgetHolder::NoDailyBudget
             } else {
                 match by_campaign.remove(id.as_str()) {
@@ -110,10 +231,10 @@ pub(super) fn campaigns(campaign_rows: &[Value], adset_rows: &[Value]) -> Result
                 }
             };
             Ok(CampaignState {
-                name: text(row, "name").unwrap_or_default().to_owned(),
-                status: text(row, "status").unwrap_or_default().to_owned(),
-                effective_status: text(row, "effective_status").unwrap_or_default().to_owned(),
                 campaign_id: id,
+                name: row.name.unwrap_or_default(),
+                status: row.status.unwrap_or_default(),
+                effective_status: row.effective_status.unwrap_or_default(),
                 budget: holder,
             })
         })
@@ -122,60 +243,68 @@ pub(super) fn campaigns(campaign_rows: &[Value], adset_rows: &[Value]) -> Result
 
 /// The value of exactly one action type in an `actions`/`action_values` list;
 /// never a sum over types, which would count one purchase several times.
-fn action_value(row: &Value, list: &str, action_type: &str) -> Option<String> {
-    row.get(list)?
-        .as_array()?
-        .iter()
-        .find(|a| text(a, "action_type") == Some(action_type))
-        .and_then(|a| a.get("value"))
-        .and_then(number_text)
+fn action_value<'a>(list: Option<&'a [ActionStat]>, action_type: &str) -> Option<&'a str> {
+    list?.iter().find(|a| a.action_type.as_deref() == Some(action_type))?.value.as_deref()
 }
 
 /// Parses one insights row. `fallback_offset` is used when the row does not
 /// carry `account_currency`.
 pub(super) fn performance(
-    row: &Value,
+    row: InsightsRow,
     purchase_type: &str,
     fallback_offset: i64,
 ) -> Result<CampaignPerformance, PlatformError> {
-    let offset = text(row, "account_currency").map_or(fallback_offset, minor_unit_offset);
-    let id = campaign_id(text(row, "campaign_id"))?;
-    let field = |key: &str, raw: Option<String>, offset: i64| -> Result<i64, PlatformError> {
+    let offset = row.account_currency.as_deref().map_or(fallback_offset, minor_unit_offset);
+    let id = campaign_id(row.campaign_id.as_deref())?;
+    let field = |key: &str, raw: Option<&str>, offset: i64| -> Result<i64, PlatformError> {
         match raw {
             None => Ok(0),
-            Some(raw) => major_to_minor(&raw, offset).map_err(|e| decode(&format!("campaign {id}: {key}: {e}"))),
+            Some(raw) => major_to_minor(raw, offset).map_err(|e| decode(&format!("campaign {id}: {key}: {e}"))),
         }
     };
-    let metric = |key: &str| row.get(key).and_then(number_text);
     Ok(CampaignPerformance {
-        spend_minor: field("spend", metric("spend"), offset)?,
-        revenue_minor: field("action_values", action_value(row, "action_values", purchase_type), offset)?,
-        impressions: field("impressions", metric("impressions"), 1)?,
-        clicks: field("clicks", metric("clicks"), 1)?,
-        conversions: field("actions", action_value(row, "actions", purchase_type), 1)?,
-        ctr_percent: metric("ctr").and_then(|s| s.trim().parse::<f64>().ok()).filter(|c| c.is_finite()).unwrap_or(0.0),
-        campaign_name: text(row, "campaign_name").unwrap_or_default().to_owned(),
-        date_start: text(row, "date_start").unwrap_or_default().to_owned(),
-        date_stop: text(row, "date_stop").unwrap_or_default().to_owned(),
+        spend_minor: field("spend", row.spend.as_deref(), offset)?,
+        revenue_minor: field("action_values", action_value(row.action_values.as_deref(), purchase_type), offset)?,
+        impressions: field("impressions", row.impressions.as_deref(), 1)?,
+        clicks: field("clicks", row.clicks.as_deref(), 1)?,
+        conversions: field("actions", action_value(row.actions.as_deref(), purchase_type), 1)?,
+        ctr_percent: row
+            .ctr
+            .as_deref()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|c| c.is_finite())
+            .unwrap_or(0.0),
+        campaign_name: row.campaign_name.unwrap_or_default(),
+        date_start: row.date_start.unwrap_or_default(),
+        date_stop: row.date_stop.unwrap_or_default(),
         campaign_id: id,
     })
 }
 
 /// Parses a campaign or ad set node read back after a write.
-pub(super) fn object_state(body: &Value) -> Result<ObjectState, PlatformError> {
+pub(super) fn object_state(row: ObjectRow) -> Result<ObjectState, PlatformError> {
+    let daily_budget_minor = row.daily()?;
     Ok(ObjectState {
-        id: text(body, "id").ok_or_else(|| decode("object without id"))?.to_owned(),
-        status: text(body, "status").unwrap_or_default().to_owned(),
-        effective_status: text(body, "effective_status").unwrap_or_default().to_owned(),
-        daily_budget_minor: budget(body, "daily_budget")?,
+        id: row.id.ok_or_else(|| decode("object without id"))?,
+        status: row.status.unwrap_or_default(),
+        effective_status: row.effective_status.unwrap_or_default(),
+        daily_budget_minor,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    fn insights(row: Value) -> InsightsRow {
+        serde_json::from_value(row).expect("an insights row")
+    }
+
+    fn rows(list: &[Value]) -> Vec<ObjectRow> {
+        list.iter().map(|v| serde_json::from_value(v.clone()).expect("a row")).collect()
+    }
 
     #[test]
     fn insights_pick_one_purchase_type_and_parse_money_exactly() {
@@ -186,7 +315,7 @@ mod tests {
             "action_values": [{"action_type": "purchase", "value": "1500.50"}, {"action_type": "omni_purchase", "value": "1500.505"}],
             "date_start": "2026-06-01", "date_stop": "2026-06-07"
         });
-        let p = performance(&row, "omni_purchase", 100).expect("parses");
+        let p = performance(insights(row), "omni_purchase", 100).expect("parses");
         assert_eq!((p.spend_minor, p.revenue_minor, p.conversions), (10_050, 150_050, 12));
         assert_eq!((p.impressions, p.clicks, p.ctr_percent), (10_000, 250, 2.5));
         assert_eq!((p.date_start.as_str(), p.date_stop.as_str()), ("2026-06-01", "2026-06-07"));
@@ -195,12 +324,16 @@ mod tests {
     #[test]
     fn missing_metrics_are_zero_and_jpy_has_no_decimals() {
         let row = json!({"campaign_id": "9", "account_currency": "JPY", "spend": "1500"});
-        let p = performance(&row, "omni_purchase", 100).expect("parses");
+        let p = performance(insights(row), "omni_purchase", 100).expect("parses");
         assert_eq!(
             (p.spend_minor, p.revenue_minor, p.impressions, p.conversions, p.ctr_percent),
             (1_500, 0, 0, 0, 0.0)
         );
-        assert!(performance(&json!({"campaign_id": "9", "spend": "1,5"}), "omni_purchase", 100).is_err());
+        assert!(performance(insights(json!({"campaign_id": "9", "spend": "1,5"})), "omni_purchase", 100).is_err());
+        let numeric = insights(json!({"campaign_id": "9", "spend": 12.5, "impressions": 10, "ctr": null,
+            "action_values": [{"action_type": "omni_purchase", "value": 1225}]}));
+        let p = performance(numeric, "omni_purchase", 100).expect("numbers parse too");
+        assert_eq!((p.spend_minor, p.revenue_minor, p.impressions), (1_250, 122_500, 10));
     }
 
     #[test]
@@ -215,9 +348,9 @@ mod tests {
             json!({"id": "22", "campaign_id": "2", "status": "PAUSED", "daily_budget": "7000"}),
             json!({"id": "11", "campaign_id": "1", "status": "ACTIVE"}),
         ];
-        assert!(!needs_ad_sets(&campaigns_json[..1]).expect("valid"));
-        assert!(needs_ad_sets(&campaigns_json).expect("valid"));
-        let states = campaigns(&campaigns_json, &adsets).expect("joins");
+        assert!(!needs_ad_sets(&rows(&campaigns_json[..1])).expect("valid"));
+        assert!(needs_ad_sets(&rows(&campaigns_json)).expect("valid"));
+        let states = campaigns(rows(&campaigns_json), rows(&adsets)).expect("joins");
         assert_eq!(states[0].budget, BudgetHolder::Campaign { daily_budget_minor: 20_000 });
         assert_eq!(states[1].daily_budget_minor(), Some(5_000));
         assert_eq!(states[2].budget, BudgetHolder::NoDailyBudget);

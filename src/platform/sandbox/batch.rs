@@ -2,7 +2,8 @@
 //! operations, each answered `{"code", "headers", "body": "<JSON string>"}`,
 //! or `null` when a batch-timeout fault is armed.
 use reqwest::Url;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::faults::MetaErrorSpec;
 use super::graph::{self, GraphRequest, Method, Reply, error_reply, invalid};
@@ -21,25 +22,40 @@ pub(super) fn batch(state: &mut State, base: &Url, req: &GraphRequest) -> Reply 
         let spec = MetaErrorSpec::permanent(1, None, "Too many requests in batch message. Maximum batch size is 50");
         return error_reply(state, &spec, None);
     }
-    let include_headers = req.param("include_headers") != Some("false");
+    let headers = (req.param("include_headers") != Some("false")).then_some([Header::CONTENT_TYPE]);
     let mut account = None;
     let mut entries = Vec::with_capacity(ops.len());
     for op in &ops {
         if state.faults.null_batch_ops > 0 {
             // Meta leaves the operations it did not finish before the batch timed out null.
             state.faults.null_batch_ops -= 1;
-            entries.push(Value::Null);
+            entries.push(None);
             continue;
         }
         let reply = run_op(state, base, op);
         account = account.or(reply.account);
-        let mut entry = json!({"code": reply.status, "body": reply.body.to_string()});
-        if include_headers {
-            entry["headers"] = json!([{"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}]);
-        }
-        entries.push(entry);
+        entries.push(Some(Entry { code: reply.status, headers, body: reply.body }));
     }
-    Reply::ok(Value::Array(entries), account)
+    Reply::ok(&entries, account)
+}
+
+/// One operation's answer; `body` is the operation's JSON as a string.
+#[derive(Serialize)]
+struct Entry {
+    code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<[Header; 1]>,
+    body: String,
+}
+
+#[derive(Clone, Copy, Serialize)]
+struct Header {
+    name: &'static str,
+    value: &'static str,
+}
+
+impl Header {
+    const CONTENT_TYPE: Self = Self { name: "Content-Type", value: "text/javascript; charset=UTF-8" };
 }
 
 fn run_op(state: &mut State, base: &Url, op: &Value) -> Reply {

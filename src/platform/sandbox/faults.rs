@@ -64,7 +64,13 @@ impl ThrottleFault {
             613 => "Calls to this api have exceeded the rate limit.",
             _ => "Application request limit reached",
         };
-        MetaErrorSpec { code: self.code, subcode: self.subcode, message: message.to_owned(), is_transient: true, http_status: 400 }
+        MetaErrorSpec {
+            code: self.code,
+            subcode: self.subcode,
+            message: message.to_owned(),
+            is_transient: true,
+            http_status: 400,
+        }
     }
 }
 

@@ -109,7 +109,11 @@ const ZONES: [(&str, &str); 8] = [
 ];
 
 /// The specs of a generated market, account by account.
-pub(super) fn market(seed: u64, accounts: usize, campaigns_per_account: usize) -> Vec<(AccountSpec, Vec<(CampaignSpec, Archetype)>)> {
+pub(super) fn market(
+    seed: u64,
+    accounts: usize,
+    campaigns_per_account: usize,
+) -> Vec<(AccountSpec, Vec<(CampaignSpec, Archetype)>)> {
     (0..accounts)
         .map(|a| {
             let (zone, currency) = ZONES[a % ZONES.len()];
@@ -121,9 +125,7 @@ pub(super) fn market(seed: u64, accounts: usize, campaigns_per_account: usize) -
                 currency: currency.to_owned(),
                 timezone_name: zone.to_owned(),
             };
-            let campaigns = (0..campaigns_per_account)
-                .map(|c| campaign(seed, a, c, scale))
-                .collect();
+            let campaigns = (0..campaigns_per_account).map(|c| campaign(seed, a, c, scale)).collect();
             (account, campaigns)
         })
         .collect()

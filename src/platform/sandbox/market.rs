@@ -115,8 +115,8 @@ impl Default for MarketSpec {
 /// busy evenings). Sums to 1.
 const PACING: [f64; 24] = {
     const W: [f64; 24] = [
-        1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.7, 1.0, 1.3, 1.5, 1.6, 1.6, 1.6, 1.6, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8,
-        1.8, 1.6, 1.3, 1.0,
+        1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.7, 1.0, 1.3, 1.5, 1.6, 1.6, 1.6, 1.6, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8, 1.8, 1.6,
+        1.3, 1.0,
     ];
     let mut total = 0.0;
     let mut i = 0;
@@ -210,7 +210,14 @@ fn hour_seed(seed: u64, campaign_key: u64, day: i64, hour: u32) -> u64 {
 
 /// One campaign-hour: spend from `budget_minor` (the budget in effect at the
 /// hour's start) and pacing, then impressions, clicks, purchases and revenue.
-pub(super) fn simulate_hour(seed: u64, campaign_key: u64, spec: &MarketSpec, reference: i64, budget_minor: i64, slot: &HourSlot) -> Figures {
+pub(super) fn simulate_hour(
+    seed: u64,
+    campaign_key: u64,
+    spec: &MarketSpec,
+    reference: i64,
+    budget_minor: i64,
+    slot: &HourSlot,
+) -> Figures {
     if budget_minor <= 0 {
         return Figures::default();
     }

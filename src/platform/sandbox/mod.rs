@@ -1,18 +1,22 @@
 //! The local Meta sandbox: an HTTP server on loopback speaking the subset of the
 //! Graph API the client uses, backed by a deterministic simulated market, with
-//! fault switches for tests and a view of everything written to it.
+//! fault switches for tests and a view of everything written to it. A cycle
+//! over 100 accounts x 1000 campaigns (campaigns, ad sets, insights for
+//! yesterday and today) costs the sandbox about 0.8 s of CPU in release mode.
 mod batch;
 mod clock;
 mod edges;
 mod faults;
 mod generate;
 mod graph;
+mod insights;
 mod market;
 mod server;
+mod spec;
 mod state;
 
+use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,196 +29,14 @@ pub use faults::{MetaErrorSpec, ThrottleFault};
 pub use generate::Archetype;
 pub use market::{Daypart, MarketSpec};
 pub use server::RunningSandbox;
+pub use spec::{
+    AccountSpec, AdSetSpec, AppliedWrite, BudgetHolderSpec, CampaignSpec, ObjectSnapshot, Performance, RequestCounts,
+    RequestKind, SandboxError, ScriptedMetrics, SpecStatus,
+};
 
 use self::state::{Account, AdSet, Budget, Campaign, ObjectRef, State, Timeline};
 use crate::domain::ids::AccountId;
 use crate::domain::money::minor_unit_offset;
-
-/// An ad account to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountSpec {
-    /// `act_<digits>`.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// ISO 4217 code; JPY and the other offset-1 currencies have no decimals.
-    pub currency: String,
-    /// IANA time zone.
-    pub timezone_name: String,
-}
-
-/// Configured status of a campaign or ad set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpecStatus {
-    /// `ACTIVE`.
-    Active,
-    /// `PAUSED`.
-    Paused,
-}
-
-/// One ad set holding part of a campaign's daily budget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdSetSpec {
-    /// Ad set id (digits).
-    pub id: String,
-    /// Its daily budget.
-    pub daily_budget_minor: i64,
-    /// Its status.
-    pub status: SpecStatus,
-}
-
-/// Where a campaign's budget lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BudgetHolderSpec {
-    /// Campaign daily budget (CBO).
-    Campaign {
-        /// The budget.
-        daily_budget_minor: i64,
-    },
-    /// Daily budgets on ad sets.
-    AdSets(Vec<AdSetSpec>),
-    /// A lifetime budget: no daily budget to scale.
-    Lifetime {
-        /// The budget.
-        lifetime_budget_minor: i64,
-    },
-}
-
-/// Fixed figures a scripted campaign reports for any window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ScriptedMetrics {
-    /// Spend.
-    pub spend_minor: i64,
-    /// Purchase revenue.
-    pub revenue_minor: i64,
-    /// Impressions.
-    pub impressions: i64,
-    /// Clicks.
-    pub clicks: i64,
-    /// Purchases.
-    pub conversions: i64,
-}
-
-/// How a campaign performs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Performance {
-    /// Exactly these figures, whatever the window.
-    Scripted(ScriptedMetrics),
-    /// The simulated market.
-    Simulated(MarketSpec),
-}
-
-/// A campaign to create.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CampaignSpec {
-    /// Campaign id (digits).
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Its budget.
-    pub budget: BudgetHolderSpec,
-    /// Its status.
-    pub status: SpecStatus,
-    /// Its figures.
-    pub performance: Performance,
-}
-
-impl CampaignSpec {
-    /// An active CBO campaign reporting `metrics` for every window.
-    pub fn scripted(id: &str, name: &str, daily_budget_minor: i64, metrics: ScriptedMetrics) -> Self {
-        Self {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            budget: BudgetHolderSpec::Campaign { daily_budget_minor },
-            status: SpecStatus::Active,
-            performance: Performance::Scripted(metrics),
-        }
-    }
-}
-
-/// What kind of Graph call a request was, for the request counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RequestKind {
-    /// `GET /act_x`.
-    Account,
-    /// `GET /act_x/campaigns`.
-    Campaigns,
-    /// `GET /act_x/adsets`.
-    AdSets,
-    /// `GET /act_x/insights`.
-    Insights,
-    /// `GET /{id}`.
-    ObjectRead,
-    /// `POST /{id}`.
-    ObjectWrite,
-    /// `POST /` with `batch`.
-    Batch,
-    /// Anything else.
-    Other,
-}
-
-/// Requests the sandbox has received.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestCounts {
-    /// HTTP requests, whatever they were (a batch counts once).
-    pub http: u64,
-    /// Graph operations by kind: a batch counts as `Batch` plus each of its
-    /// operations under its own kind.
-    pub by_kind: BTreeMap<RequestKind, u64>,
-}
-
-impl RequestCounts {
-    /// Operations of `kind`.
-    pub fn of(&self, kind: RequestKind) -> u64 {
-        self.by_kind.get(&kind).copied().unwrap_or(0)
-    }
-}
-
-/// A write the sandbox accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedWrite {
-    /// Sandbox time of the write.
-    pub at: DateTime<Utc>,
-    /// Campaign or ad set id.
-    pub object_id: String,
-    /// `daily_budget` or `status`.
-    pub field: String,
-    /// The value written.
-    pub value: String,
-    /// False when a "lost write" fault acknowledged it without applying it.
-    pub applied: bool,
-}
-
-/// A campaign or ad set as it stands now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectSnapshot {
-    /// Object id.
-    pub id: String,
-    /// The account it belongs to.
-    pub account_id: String,
-    /// Whether it is an ad set (else a campaign).
-    pub is_ad_set: bool,
-    /// Configured status.
-    pub status: String,
-    /// Effective status.
-    pub effective_status: String,
-    /// Daily budget it holds, if any.
-    pub daily_budget_minor: Option<i64>,
-}
-
-/// Why a builder call was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SandboxError {
-    /// The id is taken.
-    #[error("id {0} already exists in the sandbox")]
-    Duplicate(String),
-    /// No such account.
-    #[error("account {0} does not exist in the sandbox")]
-    UnknownAccount(String),
-    /// A spec Meta would not accept.
-    #[error("invalid sandbox spec: {0}")]
-    Invalid(String),
-}
 
 /// The Meta sandbox. Cheap to clone; all clones share one world.
 #[derive(Clone)]
@@ -302,10 +124,20 @@ impl Sandbox {
         self.with(|st| st.token.clone())
     }
 
+    /// Requires every call to carry `appsecret_proof` for `app_secret`, as an
+    /// app with "Require App Secret" switched on does.
+    pub fn require_app_secret(&self, app_secret: &str) {
+        self.with(|st| st.app_secret = Some(app_secret.to_owned()));
+    }
+
     /// Adds an ad account.
     pub fn add_account(&self, spec: AccountSpec) -> Result<(), SandboxError> {
-        AccountId::parse(&spec.id, "id").map_err(|_| SandboxError::Invalid(format!("{} is not act_<digits>", spec.id)))?;
-        let tz: Tz = spec.timezone_name.parse().map_err(|_| SandboxError::Invalid(format!("unknown time zone {}", spec.timezone_name)))?;
+        AccountId::parse(&spec.id, "id")
+            .map_err(|_| SandboxError::Invalid(format!("{} is not act_<digits>", spec.id)))?;
+        let tz: Tz = spec
+            .timezone_name
+            .parse()
+            .map_err(|_| SandboxError::Invalid(format!("unknown time zone {}", spec.timezone_name)))?;
         self.with(|st| {
             if st.account_index.contains_key(&spec.id) {
                 return Err(SandboxError::Duplicate(spec.id));
@@ -355,7 +187,9 @@ impl Sandbox {
         self.with(|st| {
             let location = *st.objects.get(id)?;
             let (account, campaign) = match location {
-                ObjectRef::Campaign { account, campaign } | ObjectRef::AdSet { account, campaign, .. } => (account, campaign),
+                ObjectRef::Campaign { account, campaign } | ObjectRef::AdSet { account, campaign, .. } => {
+                    (account, campaign)
+                }
             };
             let a = &st.accounts[account];
             let c = &a.campaigns[campaign];
@@ -367,7 +201,8 @@ impl Sandbox {
                         account_id: a.id.clone(),
                         is_ad_set: true,
                         status: state::status_name(s.active.current()).to_owned(),
-                        effective_status: graph::adset_effective_status(c.active.current(), s.active.current()).to_owned(),
+                        effective_status: graph::adset_effective_status(c.active.current(), s.active.current())
+                            .to_owned(),
                         daily_budget_minor: Some(s.daily.current()),
                     }
                 }
@@ -462,7 +297,12 @@ fn digits(id: &str) -> bool {
     !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn insert_campaign(st: &mut State, account: &str, spec: CampaignSpec, archetype: Option<Archetype>) -> Result<(), SandboxError> {
+fn insert_campaign(
+    st: &mut State,
+    account: &str,
+    spec: CampaignSpec,
+    archetype: Option<Archetype>,
+) -> Result<(), SandboxError> {
     let index = *st.account_index.get(account).ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))?;
     let mut ids: Vec<&str> = vec![&spec.id];
     if let BudgetHolderSpec::AdSets(sets) = &spec.budget {
@@ -481,8 +321,12 @@ fn insert_campaign(st: &mut State, account: &str, spec: CampaignSpec, archetype:
         }
     }
     let (budget, reference) = match spec.budget {
-        BudgetHolderSpec::Campaign { daily_budget_minor } => (Budget::Daily(Timeline::new(daily_budget_minor)), daily_budget_minor),
-        BudgetHolderSpec::Lifetime { lifetime_budget_minor } => (Budget::Lifetime(lifetime_budget_minor), lifetime_budget_minor / 30),
+        BudgetHolderSpec::Campaign { daily_budget_minor } => {
+            (Budget::Daily(Timeline::new(daily_budget_minor)), daily_budget_minor)
+        }
+        BudgetHolderSpec::Lifetime { lifetime_budget_minor } => {
+            (Budget::Lifetime(lifetime_budget_minor), lifetime_budget_minor / 30)
+        }
         BudgetHolderSpec::AdSets(sets) => {
             let reference = sets.iter().filter(|s| s.status == SpecStatus::Active).map(|s| s.daily_budget_minor).sum();
             let sets = sets

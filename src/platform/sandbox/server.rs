@@ -4,11 +4,12 @@
 use std::io;
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State as AxumState;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 use reqwest::Url;
 use secrecy::SecretString;
 use serde_json::json;
@@ -18,7 +19,7 @@ use tokio::task::JoinHandle;
 use super::faults::MetaErrorSpec;
 use super::graph::{self, GraphRequest, Method, error_reply};
 use super::{RequestKind, Sandbox, batch};
-use crate::platform::meta::MetaSettings;
+use crate::platform::meta::{MetaSettings, appsecret_proof};
 
 #[derive(Clone)]
 struct Served {
@@ -131,12 +132,15 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
             };
             error_reply(st, &spec, None).body
         });
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+        return json_response(StatusCode::INTERNAL_SERVER_ERROR, body, Vec::new());
     }
     let method = match method {
         HttpMethod::GET => Method::Get,
         HttpMethod::POST => Method::Post,
-        _ => return (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"error": {"message": "Unsupported method", "code": 100}}))).into_response(),
+        _ => {
+            let body = json!({"error": {"message": "Unsupported method", "type": "OAuthException", "code": 100}});
+            return json_response(StatusCode::METHOD_NOT_ALLOWED, body.to_string(), Vec::new());
+        }
     };
     let mut params = uri.query().map(graph::parse_form).unwrap_or_default();
     if method == Method::Post {
@@ -144,8 +148,17 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
     }
     let req = GraphRequest::new(method, uri.path(), params);
     let (status, body, headers) = served.sandbox.with(|st| {
+        let proof_ok = match &st.app_secret {
+            None => true,
+            Some(secret) => {
+                req.param("appsecret_proof").is_some_and(|p| Some(p) == appsecret_proof(secret, &st.token).as_deref())
+            }
+        };
         let reply = if req.param("access_token") != Some(st.token.as_str()) {
             let spec = MetaErrorSpec::permanent(190, None, "Invalid OAuth access token - Cannot parse access token");
+            error_reply(st, &spec, None)
+        } else if !proof_ok {
+            let spec = MetaErrorSpec::permanent(100, None, "Invalid appsecret_proof provided in the API argument");
             error_reply(st, &spec, None)
         } else if req.kind() == RequestKind::Batch {
             *st.by_kind.entry(RequestKind::Batch).or_default() += 1;
@@ -159,10 +172,16 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
         };
         (reply.status, reply.body, headers)
     });
-    let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), Json(body)).into_response();
+    json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body, headers)
+}
+
+fn json_response(status: StatusCode, body: String, headers: Vec<(&'static str, String)>) -> Response {
+    let mut response = (status, body).into_response();
+    let map = response.headers_mut();
+    map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=UTF-8"));
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(HeaderName::from_static(name), value);
+            map.insert(HeaderName::from_static(name), value);
         }
     }
     response

@@ -110,7 +110,8 @@ impl Campaign {
                 conversions: m.conversions,
             },
             Performance::Simulated(spec) => {
-                let reference = if spec.reference_budget_minor > 0 { spec.reference_budget_minor } else { self.reference_budget };
+                let reference =
+                    if spec.reference_budget_minor > 0 { spec.reference_budget_minor } else { self.reference_budget };
                 let mut total = Figures::default();
                 for slot in slots {
                     total.add(simulate_hour(seed, self.key, spec, reference, self.budget_at(slot.start), slot));
@@ -171,6 +172,8 @@ pub(super) enum ObjectRef {
 #[derive(Debug)]
 pub(super) struct State {
     pub(super) token: String,
+    /// When set, every call must carry the matching `appsecret_proof`.
+    pub(super) app_secret: Option<String>,
     pub(super) seed: u64,
     pub(super) clock: SandboxClock,
     pub(super) accounts: Vec<Account>,
@@ -187,6 +190,7 @@ impl State {
     pub(super) fn new(token: String, seed: u64) -> Self {
         Self {
             token,
+            app_secret: None,
             seed,
             clock: SandboxClock::System,
             accounts: Vec::new(),
