@@ -123,6 +123,14 @@ async fn fill(db: &DatabaseConnection, total: usize) -> anyhow::Result<DateTime<
             .filter(Column::Id.between(first.id, last.id))
             .exec(db)
             .await?;
+        // Executed changes were confirmed within the cycle: 30 s to 10 min
+        // later, by campaign, so the median has real work to do.
+        Entity::update_many()
+            .col_expr(Column::ExecutedAt, Expr::value(at + TimeDelta::seconds(30 + (cycle as i64 * 37) % 570)))
+            .filter(Column::Id.between(first.id, last.id))
+            .filter(Column::Status.eq(ActionStatus::Executed.as_str()))
+            .exec(db)
+            .await?;
         if (cycle + 1) % 200 == 0 {
             println!("  {:>9} actions recorded ({:.1?})", (cycle + 1) * ACTIONS_PER_CYCLE, started.elapsed());
         }
