@@ -44,6 +44,41 @@ pub struct EngineArgs {
     /// A budget change of at least this many minor units raises an alert.
     #[arg(long, env = "AUTOSCALER_ALERT_BUDGET_CHANGE_MINOR", default_value_t = 10_000)]
     pub alert_budget_change_minor: i64,
+    /// Lowest hourly multiplier of a learned budget schedule (1 = daily / 24).
+    #[arg(long, env = "AUTOSCALER_TIME_MIN_HOURLY_MULTIPLIER", default_value_t = 0.5)]
+    pub time_min_hourly_multiplier: f64,
+    /// Highest hourly multiplier of a learned budget schedule (at most 8, Meta's cap).
+    #[arg(long, env = "AUTOSCALER_TIME_MAX_HOURLY_MULTIPLIER", default_value_t = 2.0)]
+    pub time_max_hourly_multiplier: f64,
+    /// Below this profile confidence a budget schedule stays flat.
+    #[arg(long, env = "AUTOSCALER_TIME_MIN_CONFIDENCE", default_value_t = 0.3)]
+    pub time_min_confidence: f64,
+    /// From this confidence on a schedule follows the profile fully (blended in between).
+    #[arg(long, env = "AUTOSCALER_TIME_FULL_CONFIDENCE", default_value_t = 0.7)]
+    pub time_full_confidence: f64,
+    /// Days of hourly data (before each campaign's latest) that learning uses.
+    #[arg(long, env = "AUTOSCALER_TIME_LOOKBACK_DAYS", default_value_t = 28)]
+    pub time_lookback_days: u32,
+    /// Past days fetched from Meta's hourly breakdown when learning; 0 turns the backfill off.
+    #[arg(long, env = "AUTOSCALER_TIME_BACKFILL_DAYS", default_value_t = 28)]
+    pub time_backfill_days: u32,
+}
+
+/// Validated time-of-day settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeConfig {
+    /// Bounds and confidence thresholds of budget schedules.
+    pub bounds: crate::domain::time_profile::ScheduleBounds,
+    /// Days of hourly data learning uses.
+    pub lookback_days: u32,
+    /// Past days fetched from Meta's hourly breakdown; 0 = no backfill.
+    pub backfill_days: u32,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        Self { bounds: Default::default(), lookback_days: 28, backfill_days: 28 }
+    }
 }
 
 /// Where the data lives.
@@ -133,6 +168,8 @@ pub struct EngineConfig {
     pub webhook_url: Option<String>,
     /// Budget change (minor units) from which an alert is raised.
     pub alert_budget_change_minor: i64,
+    /// Time-of-day optimization.
+    pub time: TimeConfig,
 }
 
 impl Default for EngineConfig {
@@ -141,6 +178,7 @@ impl Default for EngineConfig {
             approval_ttl: std::time::Duration::from_secs(24 * 3600),
             webhook_url: None,
             alert_budget_change_minor: 10_000,
+            time: TimeConfig::default(),
         }
     }
 }
@@ -162,10 +200,32 @@ impl EngineArgs {
                 reason: "must not be negative".into(),
             });
         }
+        let bounds = crate::domain::time_profile::ScheduleBounds {
+            min_multiplier: self.time_min_hourly_multiplier,
+            max_multiplier: self.time_max_hourly_multiplier,
+            min_confidence: self.time_min_confidence,
+            full_confidence: self.time_full_confidence,
+        };
+        bounds.validate().map_err(|(field, reason)| ConfigError {
+            setting: match field {
+                "min_multiplier" => "AUTOSCALER_TIME_MIN_HOURLY_MULTIPLIER",
+                "max_multiplier" => "AUTOSCALER_TIME_MAX_HOURLY_MULTIPLIER",
+                "min_confidence" => "AUTOSCALER_TIME_MIN_CONFIDENCE",
+                _ => "AUTOSCALER_TIME_FULL_CONFIDENCE",
+            },
+            reason,
+        })?;
+        if self.time_lookback_days == 0 || self.time_lookback_days > 366 {
+            return Err(ConfigError { setting: "AUTOSCALER_TIME_LOOKBACK_DAYS", reason: "must be 1 to 366".into() });
+        }
+        if self.time_backfill_days > 366 {
+            return Err(ConfigError { setting: "AUTOSCALER_TIME_BACKFILL_DAYS", reason: "must be 0 to 366".into() });
+        }
         Ok(EngineConfig {
             approval_ttl: std::time::Duration::from_secs(u64::from(self.approval_ttl_hours) * 3600),
             webhook_url: self.webhook_url,
             alert_budget_change_minor: self.alert_budget_change_minor,
+            time: TimeConfig { bounds, lookback_days: self.time_lookback_days, backfill_days: self.time_backfill_days },
         })
     }
 }

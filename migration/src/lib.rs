@@ -6,6 +6,7 @@ mod m20261125_000001_create_schema;
 mod m20261125_000010_cycle_slots_and_leases;
 mod m20261201_000001_action_history_indexes;
 mod m20261201_000002_action_event_snapshots;
+mod m20261205_000001_time_of_day;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000010_cycle_slots_and_leases::Migration),
             Box::new(m20261201_000001_action_history_indexes::Migration),
             Box::new(m20261201_000002_action_event_snapshots::Migration),
+            Box::new(m20261205_000001_time_of_day::Migration),
         ]
     }
 }

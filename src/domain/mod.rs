@@ -5,3 +5,4 @@ pub mod decision;
 pub mod ids;
 pub mod money;
 pub mod rule;
+pub mod time_profile;

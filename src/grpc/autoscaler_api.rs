@@ -63,7 +63,7 @@ fn report_to_pb(report: &CycleReport) -> pb::RunCycleResponse {
         failed: report.failed,
         expired: report.expired,
         failures: report.failures.iter().map(failure_to_pb).collect(),
-        profiles_learned: 0,
+        profiles_learned: report.profiles_learned,
         evaluations: report.evaluations.iter().map(evaluation_to_pb).collect(),
     }
 }

@@ -5,7 +5,9 @@ pub mod cycles;
 pub mod dashboard;
 pub mod entity;
 pub mod history;
+pub mod hourly;
 pub mod leases;
+pub mod profiles;
 pub mod rules;
 pub mod snapshots;
 

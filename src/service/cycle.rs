@@ -11,8 +11,10 @@ use tracing::Instrument;
 use super::AppState;
 use super::engine::{self, EvaluateOptions, Evaluation, Failure, FailureKind, Selection};
 use super::executor;
+use super::time_optimization;
 use crate::domain::action::{ActionStatus, ActionType};
 use crate::domain::ids::AccountId;
+use crate::domain::time_profile::DEFAULT_MIN_SAMPLES;
 use crate::error::{Error, Result};
 use crate::metrics::CycleLabels;
 use crate::persistence::{actions, cycles, leases, rules};
@@ -70,6 +72,11 @@ pub struct CycleReport {
     pub failures: Vec<Failure>,
     /// Dry run only: the decisions.
     pub evaluations: Vec<Evaluation>,
+    /// Hour-of-day profiles learned (modes learn and both).
+    pub profiles_learned: i64,
+    /// Meta budget schedules created for peak windows (rules with
+    /// `apply_hourly_schedule`).
+    pub schedules_applied: i64,
 }
 
 /// The accounts a cycle covers: the configured ones plus every account with an
@@ -106,7 +113,9 @@ const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 #[tracing::instrument(skip_all, fields(mode = mode.as_str(), dry_run))]
 pub async fn run_cycle(state: &AppState, mode: CycleMode, dry_run: bool, only: &[AccountId]) -> Result<CycleReport> {
     if dry_run {
-        check_mode(mode)?;
+        if mode != CycleMode::Optimize {
+            return Err(Error::invalid("dry_run", "learning stores profiles: a dry run covers mode optimize only"));
+        }
         return optimize(state, 0, true, only, Utc::now()).await;
     }
     run_exclusive(state, mode, only, None)
@@ -120,21 +129,12 @@ pub async fn run_scheduled(state: &AppState, mode: CycleMode, slot: &str) -> Res
     run_exclusive(state, mode, &[], Some(slot)).await
 }
 
-fn check_mode(mode: CycleMode) -> Result<()> {
-    if mode == CycleMode::Optimize {
-        Ok(())
-    } else {
-        Err(Error::FailedPrecondition("learning hour-of-day profiles is not available yet; run mode optimize".into()))
-    }
-}
-
 async fn run_exclusive(
     state: &AppState,
     mode: CycleMode,
     only: &[AccountId],
     slot: Option<&str>,
 ) -> Result<Option<CycleReport>> {
-    check_mode(mode)?;
     let Ok(_local) = state.cycle_lock.try_lock() else {
         return Ok(None);
     };
@@ -164,7 +164,7 @@ async fn run_exclusive(
             tracing::info!(slot, "another replica already ran this scheduled cycle");
             return Ok(None);
         };
-        let result = optimize(state, cycle_id, false, only, started_at).await;
+        let result = run_mode(state, mode, cycle_id, only, started_at).await;
         let seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
         state.metrics.cycle_seconds.observe(seconds);
         let (status, summary) = match &result {
@@ -192,20 +192,7 @@ async fn optimize(
     only: &[AccountId],
     started_at: DateTime<Utc>,
 ) -> Result<CycleReport> {
-    let mut report = CycleReport {
-        cycle_id,
-        started_at,
-        finished_at: started_at,
-        accounts: 0,
-        campaigns_evaluated: 0,
-        by_type: BTreeMap::new(),
-        executed: 0,
-        pending_approval: 0,
-        failed: 0,
-        expired: 0,
-        failures: Vec::new(),
-        evaluations: Vec::new(),
-    };
+    let mut report = optimize_report(cycle_id, started_at);
     if !dry_run {
         // Finish what earlier cycles (or a crash) left behind first.
         for record in executor::resolve_abandoned(state).await? {
@@ -278,6 +265,93 @@ async fn optimize(
     Ok(report)
 }
 
+/// Runs what `mode` asks for: optimize, learn, or both (optimize first, so
+/// learning sees the snapshots the optimization just took).
+async fn run_mode(
+    state: &AppState,
+    mode: CycleMode,
+    cycle_id: i64,
+    only: &[AccountId],
+    started_at: DateTime<Utc>,
+) -> Result<CycleReport> {
+    match mode {
+        CycleMode::Optimize => optimize(state, cycle_id, false, only, started_at).await,
+        CycleMode::Learn => {
+            let mut report = optimize_report(cycle_id, started_at);
+            learn(state, only, &mut report).await?;
+            Ok(report)
+        }
+        CycleMode::Both => {
+            let mut report = optimize(state, cycle_id, false, only, started_at).await?;
+            learn(state, only, &mut report).await?;
+            report.finished_at = Utc::now();
+            Ok(report)
+        }
+    }
+}
+
+fn optimize_report(cycle_id: i64, started_at: DateTime<Utc>) -> CycleReport {
+    CycleReport {
+        cycle_id,
+        started_at,
+        finished_at: started_at,
+        accounts: 0,
+        campaigns_evaluated: 0,
+        by_type: BTreeMap::new(),
+        executed: 0,
+        pending_approval: 0,
+        failed: 0,
+        expired: 0,
+        failures: Vec::new(),
+        evaluations: Vec::new(),
+        profiles_learned: 0,
+        schedules_applied: 0,
+    }
+}
+
+/// The learn step: every covered account's profiles in one pass each, then
+/// the next day's peak windows applied for campaigns whose rule asks for it.
+/// One account's failure is recorded and the others go on.
+async fn learn(state: &AppState, only: &[AccountId], report: &mut CycleReport) -> Result<()> {
+    let accounts = covered_accounts(state, only).await?;
+    report.accounts = report.accounts.max(accounts.len());
+    let mut outcomes = futures_util::stream::iter(accounts.into_iter().map(|account| {
+        let state = state.clone();
+        let span = tracing::info_span!("learn", account_id = %account);
+        async move {
+            let learned = time_optimization::learn(&state, &account, None, DEFAULT_MIN_SAMPLES).await;
+            let applied = match &learned {
+                Ok(outcome) => Some(time_optimization::apply_schedules(&state, &account, &outcome.profiles).await),
+                Err(_) => None,
+            };
+            (account, learned, applied)
+        }
+        .instrument(span)
+    }))
+    .buffer_unordered(ACCOUNT_CONCURRENCY);
+    while let Some((account, learned, applied)) = outcomes.next().await {
+        match learned {
+            Ok(outcome) => report.profiles_learned += outcome.profiles.len() as i64,
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "hour-of-day profiles could not be learned");
+                report.failures.push(Failure {
+                    account_id: account.to_string(),
+                    campaign_id: None,
+                    error: format!("learning failed: {e}"),
+                    kind: FailureKind::Other,
+                });
+            }
+        }
+        if let Some(applied) = applied {
+            report.schedules_applied += applied.created as i64;
+            report.failures.extend(applied.failures);
+        }
+    }
+    report.finished_at = Utc::now();
+    tracing::info!(profiles = report.profiles_learned, schedules = report.schedules_applied, "learning finished");
+    Ok(())
+}
+
 fn count_final(report: &mut CycleReport, statuses: impl Iterator<Item = ActionStatus>) {
     for status in statuses {
         match status {
@@ -299,6 +373,8 @@ fn summary_json(report: &CycleReport) -> String {
         "failed": report.failed,
         "expired": report.expired,
         "failures": report.failures.len(),
+        "profiles_learned": report.profiles_learned,
+        "schedules_applied": report.schedules_applied,
         "by_type": report.by_type.iter().map(|(t, n)| (t.as_str(), *n)).collect::<BTreeMap<_, _>>(),
     })
     .to_string()

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod history;
 pub mod rules;
 pub mod scheduler;
+pub mod time_optimization;
 
 use std::sync::Arc;
 

@@ -10,4 +10,5 @@ mod helpers;
 mod history;
 mod operations;
 mod rules;
+mod time_optimization;
 mod watch;

@@ -20,6 +20,14 @@ pub struct Model {
     pub confidence: f64,
     pub samples: i64,
     pub learned_at: DateTimeUtc,
+    /// JSON array of 24 sample counts (hourly rows per hour of day).
+    pub hourly_samples: Option<String>,
+    /// Days of data behind the profile (hourly samples / 24).
+    pub days: Option<f64>,
+    /// Share of the hour-to-hour variation that is not sampling noise (I²).
+    pub reliability: Option<f64>,
+    /// Split-half (alternate days) consistency of the hourly pattern.
+    pub consistency: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
