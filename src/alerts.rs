@@ -166,6 +166,24 @@ impl Alerts {
         }
     }
 
+    /// Waits until every queued alert was delivered or given up, at most
+    /// `timeout`; whether the queue is settled. For short-lived processes
+    /// (a one-off cycle) that would otherwise exit with alerts in flight.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let stats = self.stats();
+            if stats.delivered + stats.failed >= stats.queued {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(in_flight = stats.queued - stats.delivered - stats.failed, "alerts still in flight");
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The pipeline's counters.
     pub fn stats(&self) -> AlertStats {
         AlertStats {

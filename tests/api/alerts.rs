@@ -98,8 +98,8 @@ async fn the_webhook_receives_slack_json_for_each_alerting_record() {
         record(6, T::Maintain, S::Skipped, (10_000, 10_000)),
         record(7, T::ScaleUp, S::Approved, (100_000, 200_000)),
     ]);
-    let stats = wait_for(&alerts, |s| s.delivered == 4).await;
-    assert_eq!(stats, AlertStats { queued: 4, delivered: 4, failed: 0, dropped: 0 });
+    assert!(alerts.flush(Duration::from_secs(10)).await, "every alert settled");
+    assert_eq!(alerts.stats(), AlertStats { queued: 4, delivered: 4, failed: 0, dropped: 0 });
 
     let texts = texts(&bodies);
     assert_eq!(texts.len(), 4, "{texts:?}");
@@ -133,6 +133,7 @@ async fn a_failing_webhook_is_retried_a_bounded_number_of_times() {
     alerts.observe(&[record(1, ActionType::Pause, ActionStatus::Executed, (15_000, 0))]);
     let stats = wait_for(&alerts, |s| s.failed == 1).await;
     assert_eq!(stats, AlertStats { queued: 1, delivered: 0, failed: 1, dropped: 0 });
+    assert!(alerts.flush(Duration::ZERO).await, "nothing left in flight");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bodies.lock().expect("lock").len(), 3, "exactly max_attempts tries");
 
@@ -162,6 +163,7 @@ async fn observe_never_waits_for_a_slow_webhook_and_counts_what_it_drops() {
     let stats = alerts.stats();
     assert_eq!(stats.queued + stats.dropped, 200);
     assert!(stats.dropped >= 190, "{stats:?}");
+    assert!(!alerts.flush(Duration::from_millis(50)).await, "a slow webhook keeps alerts in flight");
 }
 
 #[tokio::test]
