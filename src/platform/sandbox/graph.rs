@@ -320,10 +320,13 @@ fn check_budget(state: &mut State, object: ObjectRef, budget: i64, account: usiz
     let today = now.with_timezone(&a.tz).date_naive();
     let slots = super::market::hours(a.tz, today, today, now);
     let spent = match (&c.budget, adset) {
-        // An ad set's share of today's spend, by its share of the budget.
+        // An ad set's share of today's spend, by its share of the budget as
+        // it stood when the day began (not as earlier writes of the same
+        // batch left it, which would shift the shares mid-batch).
         (Budget::AdSets(sets), Some(i)) => {
-            let total: i64 = sets.iter().map(|s| s.daily.current()).sum();
-            c.spent_today(state.seed, &slots) * sets[i].daily.current() / total.max(1)
+            let day_began = slots.first().map_or(now, |slot| slot.start);
+            let total: i64 = sets.iter().map(|s| s.daily.at(day_began)).sum();
+            c.spent_today(state.seed, &slots) * sets[i].daily.at(day_began) / total.max(1)
         }
         _ => c.spent_today(state.seed, &slots),
     };
