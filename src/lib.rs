@@ -12,6 +12,7 @@ pub mod pb;
 pub mod persistence;
 pub mod platform;
 pub mod service;
+pub mod simulation;
 pub mod startup;
 pub mod telemetry;
 

@@ -33,6 +33,9 @@ enum Command {
     /// account was evaluated, 2 when some accounts or campaigns failed, 1 when
     /// the cycle could not run.
     RunOnce(RunOnceArgs),
+    /// Compare scaling policies on a simulated market (static budgets, the
+    /// rules, rules + hour-of-day schedules, an oracle); runs locally.
+    Simulate(autoscaler::simulation::SimulateArgs),
     /// Client commands: talk to a running server over gRPC.
     #[command(flatten)]
     Client(cli::ClientCommand),
@@ -89,6 +92,10 @@ async fn run(command: Command, client: cli::GlobalArgs) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::RunOnce(args) => run_once(args).await,
+        Command::Simulate(args) => {
+            tokio::task::spawn_blocking(move || autoscaler::simulation::run_command(args, client.json)).await??;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Client(command) => Ok(cli::run(command, client).await),
     }
 }

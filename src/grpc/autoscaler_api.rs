@@ -143,4 +143,13 @@ impl AutoScalerService for AutoScalerApi {
         let response = super::dashboard::get_dashboard(&self.state, request.into_inner()).await?;
         Ok(Response::new(response))
     }
+
+    #[tracing::instrument(skip_all, fields(account_id = %request.get_ref().account_id))]
+    async fn replay_rules(
+        &self,
+        request: Request<pb::ReplayRulesRequest>,
+    ) -> Result<Response<pb::ReplayRulesResponse>, Status> {
+        let _ = request;
+        Err(Status::unimplemented("ReplayRules is not implemented yet"))
+    }
 }

@@ -3,7 +3,7 @@
 //! decision (and a snapshot) in batches, then execute what needs no approval.
 use std::collections::HashMap;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::{AppState, executor};
@@ -181,33 +181,17 @@ pub async fn evaluate_account(
     for (campaign, r) in planned {
         let (days, rows) = &insights[&r.settings.metrics_window];
         let perf = rows.get(&campaign.campaign_id);
-        let metrics = metrics_of(perf);
         let old_budget = campaign.daily_budget_minor();
-        let inputs = CampaignInputs {
-            metrics: metrics.clone(),
-            current_budget_minor: old_budget.unwrap_or(0),
+        let today_perf = today_rows.get(&campaign.campaign_id);
+        let step = StepInputs {
+            metrics: metrics_of(perf),
+            daily_budget_minor: old_budget,
             is_active: campaign.is_active(),
             last_budget_change_at: last_changes.get(campaign.campaign_id.as_str()).copied(),
+            spent_today_minor: today_perf.map_or(0, |p| p.spend_minor),
+            open_action: open.get(campaign.campaign_id.as_str()).copied(),
         };
-        let context = AccountContext { currency: info.currency.clone(), active_budget_total_minor: active_total, now };
-        let mut decision = decision::decide(&r.settings, &inputs, &context);
-        let today_perf = today_rows.get(&campaign.campaign_id);
-        // Meta refuses a budget below what was spent today.
-        let spent_today = today_perf.map_or(0, |p| p.spend_minor);
-        decision = decision::floor_at_spend_so_far(decision, spent_today, &info.currency);
-        if old_budget.is_none() && decision.outcome != Outcome::Hold {
-            hold(&mut decision, "the campaign has no daily budget (lifetime budget); it is not scaled");
-        }
-        if let Some((open_id, open_status)) = open.get(campaign.campaign_id.as_str())
-            && decision.outcome != Outcome::Hold
-        {
-            hold(&mut decision, &format!("action #{open_id} for this campaign is still {}", open_status.as_str()));
-        }
-        // Reserve what this decision will do to the account's total, so later
-        // campaigns of the same pass see it (pending approvals reserve too).
-        if decision.outcome != Outcome::Hold && campaign.is_active() {
-            active_total = active_total.and_then(|t| t.checked_add(decision.change_minor()));
-        }
+        let decision = decide_step(&r.settings, &step, &info.currency, now, &mut active_total);
         let action_metrics = action_metrics(r.settings.metrics_window, days, perf);
         let snapshot = |metrics: ActionMetrics| NewSnapshot {
             account_id: account.to_string(),
@@ -288,6 +272,63 @@ pub(crate) fn platform_error(state: &AppState, account: &AccountId, e: PlatformE
         .get_or_create(&PlatformLabels { account: account.to_string(), kind: kind.to_owned() })
         .inc();
     e.into()
+}
+
+/// Everything the per-campaign decision step needs besides the rule: what the
+/// engine reads from the platform and the database about one campaign at one
+/// moment (or what a replay or a simulation knows at that moment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepInputs {
+    /// Performance over the rule's metrics window.
+    pub metrics: Metrics,
+    /// The campaign's daily budget; `None` when it has none (lifetime budget).
+    pub daily_budget_minor: Option<i64>,
+    /// Whether the campaign is delivering.
+    pub is_active: bool,
+    /// When its last budget change was executed (the cooldown's input).
+    pub last_budget_change_at: Option<DateTime<Utc>>,
+    /// What it spent so far today (account time zone): the floor of a scale-down.
+    pub spent_today_minor: i64,
+    /// An open action (id, status) of the campaign, which holds any change.
+    pub open_action: Option<(i64, ActionStatus)>,
+}
+
+/// The per-campaign decision step of the engine, shared with the replay and
+/// the simulation so that there is one implementation: the pure decision
+/// ([`decision::decide`]), Meta's spend-so-far floor, the holds for campaigns
+/// without a daily budget or with an open action, and the reservation of the
+/// change in the account's running total of active budgets (`active_total`),
+/// so that later campaigns of the same pass see it (pending approvals reserve
+/// too). Pure: no I/O.
+pub fn decide_step(
+    rule: &RuleSettings,
+    step: &StepInputs,
+    currency: &str,
+    now: DateTime<Utc>,
+    active_total: &mut Option<i64>,
+) -> Decision {
+    let inputs = CampaignInputs {
+        metrics: step.metrics.clone(),
+        current_budget_minor: step.daily_budget_minor.unwrap_or(0),
+        is_active: step.is_active,
+        last_budget_change_at: step.last_budget_change_at,
+    };
+    let context = AccountContext { currency: currency.to_owned(), active_budget_total_minor: *active_total, now };
+    let mut decision = decision::decide(rule, &inputs, &context);
+    // Meta refuses a budget below what was spent today.
+    decision = decision::floor_at_spend_so_far(decision, step.spent_today_minor, currency);
+    if step.daily_budget_minor.is_none() && decision.outcome != Outcome::Hold {
+        hold(&mut decision, "the campaign has no daily budget (lifetime budget); it is not scaled");
+    }
+    if let Some((open_id, open_status)) = step.open_action
+        && decision.outcome != Outcome::Hold
+    {
+        hold(&mut decision, &format!("action #{open_id} for this campaign is still {}", open_status.as_str()));
+    }
+    if decision.outcome != Outcome::Hold && step.is_active {
+        *active_total = active_total.and_then(|t| t.checked_add(decision.change_minor()));
+    }
+    decision
 }
 
 fn hold(decision: &mut Decision, why: &str) {

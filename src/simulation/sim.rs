@@ -1,0 +1,377 @@
+//! Simulation: one policy over the market, hour by hour. At the top of each
+//! hour the policy sees what Meta would show (spend, impressions and clicks at
+//! once; conversions only once their reporting lag has passed), the rule
+//! policies decide every active campaign with the live engine's own step
+//! ([`crate::service::engine::decide_step`]), and the market then plays the
+//! hour out. All randomness is keyed by campaign and hour, so every policy
+//! meets the same draws.
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::market::{MAX_LAG_HOURS, Market, PACING, SPEND_NOISE, VALUE_SIGMA};
+use super::rng::{Stream, normal_quantile, poisson, uniform};
+use crate::domain::action::{ActionStatus, ActionType};
+use crate::domain::decision::{Metrics, Outcome, check_account_cap};
+use crate::domain::rule::{MetricsWindow, RuleSettings};
+use crate::domain::time_profile::{self, CellSums, HOURS, Metric, ScheduleBounds, WEEKDAYS};
+use crate::service::engine::{StepInputs, decide_step};
+
+/// The simulated accounts' currency.
+pub const CURRENCY: &str = "USD";
+/// Ring of pending conversion arrivals, one slot per hour ahead.
+const RING: usize = MAX_LAG_HOURS + 2;
+/// Days of history before the rules start deciding (they start on campaigns
+/// that already have a complete yesterday, as a new install would).
+pub const WARMUP_DAYS: usize = 1;
+/// Days of history before the schedule policy starts leaning on its profile.
+pub const LEARN_AFTER_DAYS: usize = 7;
+
+/// How a simulated policy sets budgets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Driver<'a> {
+    /// Budgets never change; spend follows flat pacing.
+    Static,
+    /// The rule decides every hour; with `schedule`, a learned hour-of-day
+    /// profile reshapes each day's spend.
+    Rules { rule: &'a RuleSettings, schedule: bool, approval_delay_hours: usize },
+    /// Spend per campaign-hour is given (the oracle's plan, campaign-major).
+    Plan(&'a [f64]),
+}
+
+/// What one policy did and earned on one market. Money in minor units.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyRun {
+    /// Spend.
+    pub spend_minor: i64,
+    /// Revenue of every conversion the spend bought (reported or not yet).
+    pub revenue_minor: i64,
+    /// Expected revenue of the spend under the true curves (no conversion noise).
+    pub expected_revenue_minor: f64,
+    /// Spend on campaign-days whose true (expected) ROAS was below 1.
+    pub low_roas_spend_minor: i64,
+    /// Budget changes executed (increases and decreases).
+    pub budget_changes: u64,
+    /// Campaigns paused.
+    pub pauses: u64,
+    /// Decisions that needed a human approval.
+    pub approvals_needed: u64,
+    /// Approved increases refused by the executor's account-cap re-check.
+    pub approvals_refused: u64,
+    /// Account-hours whose active daily budgets summed above the account cap.
+    pub cap_breaches: u64,
+    /// Profit (revenue - spend) of each day.
+    pub daily_profit_minor: Vec<i64>,
+    /// Daily budget of each campaign at the end (0 when paused).
+    pub final_budgets_minor: Vec<i64>,
+}
+
+impl PolicyRun {
+    /// Revenue - spend.
+    pub fn profit_minor(&self) -> i64 {
+        self.revenue_minor - self.spend_minor
+    }
+
+    /// Expected revenue - spend.
+    pub fn expected_profit_minor(&self) -> f64 {
+        self.expected_revenue_minor - self.spend_minor as f64
+    }
+}
+
+/// A change waiting for approval.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    id: i64,
+    old: i64,
+    new: i64,
+    due_hour: usize,
+}
+
+/// One campaign's state under a policy.
+struct State {
+    budget: i64,
+    active: bool,
+    last_change: Option<DateTime<Utc>>,
+    pending: Option<Pending>,
+    weights: [f64; 24],
+    // Per day, what the platform reports so far.
+    spend: Vec<i64>,
+    impressions: Vec<i64>,
+    clicks: Vec<i64>,
+    revenue_seen: Vec<i64>,
+    conversions_seen: Vec<i64>,
+    expected_revenue: Vec<f64>,
+    // Per hour, as the service's hourly table has it (increments of the
+    // cumulative "today" readings): spend, and revenue reported during the
+    // hour for the same local day.
+    hour_spend: Vec<i64>,
+    hour_revenue: Vec<i64>,
+    // 7 x 24 learning sums of the complete days so far.
+    cells: Vec<CellSums>,
+}
+
+/// A conversion waiting to be reported: attribution hour and value.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    hour: u32,
+    revenue: i64,
+}
+
+/// The simulated clock: hour 0 is a Monday midnight.
+pub(crate) fn clock(hour: usize) -> DateTime<Utc> {
+    let start = DateTime::from_timestamp(1_767_571_200, 0).unwrap_or_default(); // 2026-01-05T00:00:00Z
+    start + TimeDelta::hours(hour as i64)
+}
+
+/// Runs one policy over the whole market.
+pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> PolicyRun {
+    let days = market.config.days;
+    let hours = market.hours();
+    let seed = market.config.seed;
+    let n = market.campaigns.len();
+    let mut states: Vec<State> = market
+        .campaigns
+        .iter()
+        .map(|c| State {
+            budget: c.budget0_minor,
+            active: true,
+            last_change: None,
+            pending: None,
+            weights: PACING,
+            spend: vec![0; days],
+            impressions: vec![0; days],
+            clicks: vec![0; days],
+            revenue_seen: vec![0; days],
+            conversions_seen: vec![0; days],
+            expected_revenue: vec![0.0; days],
+            hour_spend: vec![0; hours],
+            hour_revenue: vec![0; hours],
+            cells: vec![CellSums::default(); HOURS * WEEKDAYS],
+        })
+        .collect();
+    let mut ring: Vec<Vec<Arrival>> = (0..n * RING).map(|_| Vec::new()).collect();
+    let mut out = PolicyRun { daily_profit_minor: vec![0; days], ..Default::default() };
+    let mut next_action_id = 1_i64;
+    let accounts = account_ranges(market);
+
+    for t in 0..hours {
+        let (day, hour) = (t / 24, t % 24);
+        let now = clock(t);
+        for (c, st) in states.iter_mut().enumerate() {
+            for a in ring[c * RING + t % RING].drain(..) {
+                let d = a.hour as usize / 24;
+                st.revenue_seen[d] += a.revenue;
+                st.conversions_seen[d] += 1;
+                // Reported during hour t - 1: that hour's increment, if same day.
+                if let Some(prev) = t.checked_sub(1)
+                    && d == prev / 24
+                {
+                    st.hour_revenue[prev] += a.revenue;
+                }
+            }
+        }
+        if let Driver::Rules { rule, schedule: with_schedule, approval_delay_hours } = driver
+            && day >= WARMUP_DAYS
+        {
+            if with_schedule && hour == 0 {
+                relearn(&mut states, day);
+            }
+            for range in &accounts {
+                settle_approvals(&mut states[range.clone()], rule, t, now, &mut out);
+                let mut total: Option<i64> = Some(active_total(&states[range.clone()]));
+                for st in &mut states[range.clone()] {
+                    if !st.active {
+                        continue;
+                    }
+                    let step = StepInputs {
+                        metrics: window_metrics(st, rule.metrics_window, day),
+                        daily_budget_minor: Some(st.budget),
+                        is_active: true,
+                        last_budget_change_at: st.last_change,
+                        spent_today_minor: st.spend[day],
+                        open_action: st.pending.map(|p| (p.id, ActionStatus::PendingApproval)),
+                    };
+                    let decision = decide_step(rule, &step, CURRENCY, now, &mut total);
+                    match decision.outcome {
+                        Outcome::Hold => {}
+                        Outcome::Execute if decision.action_type == ActionType::Pause => {
+                            st.active = false;
+                            out.pauses += 1;
+                        }
+                        Outcome::Execute => {
+                            st.budget = decision.new_budget_minor;
+                            st.last_change = Some(now);
+                            out.budget_changes += 1;
+                        }
+                        Outcome::NeedsApproval => {
+                            out.approvals_needed += 1;
+                            st.pending = Some(Pending {
+                                id: next_action_id,
+                                old: decision.old_budget_minor,
+                                new: decision.new_budget_minor,
+                                due_hour: t + approval_delay_hours,
+                            });
+                            next_action_id += 1;
+                        }
+                    }
+                }
+            }
+            for range in &accounts {
+                if active_total(&states[range.clone()]) > cap_minor {
+                    out.cap_breaches += 1;
+                }
+            }
+        }
+
+        for (c, (st, campaign)) in states.iter_mut().zip(&market.campaigns).enumerate() {
+            let key = c as u64;
+            let planned = match driver {
+                Driver::Plan(plan) => plan[c * hours + t],
+                _ if st.active => st.budget as f64 * st.weights[hour],
+                _ => 0.0,
+            };
+            if planned <= 0.0 {
+                continue;
+            }
+            let noise = 1.0 + SPEND_NOISE * (2.0 * uniform(seed, key, t as u64, Stream::SpendNoise, 0) - 1.0);
+            let spend = (planned * noise).round().max(0.0);
+            if spend <= 0.0 {
+                continue;
+            }
+            let expected = campaign.expected_revenue(day, hour, spend);
+            let conversions =
+                poisson(expected / campaign.aov_minor, uniform(seed, key, t as u64, Stream::Conversions, 0));
+            let impressions = (spend / campaign.cpm_minor * 1_000.0).round() as i64;
+            let clicks =
+                poisson(impressions as f64 * campaign.ctr, uniform(seed, key, t as u64, Stream::Clicks, 0)) as i64;
+            let mut revenue = 0_i64;
+            for k in 0..conversions {
+                let z = normal_quantile(uniform(seed, key, t as u64, Stream::Value, k));
+                let value =
+                    (campaign.aov_minor * (VALUE_SIGMA * z - VALUE_SIGMA * VALUE_SIGMA / 2.0).exp()).round() as i64;
+                revenue += value;
+                let visible = t + 1 + market.lag(uniform(seed, key, t as u64, Stream::Lag, k));
+                if visible < hours {
+                    ring[c * RING + visible % RING].push(Arrival { hour: t as u32, revenue: value });
+                }
+            }
+            let spend = spend as i64;
+            st.spend[day] += spend;
+            st.impressions[day] += impressions;
+            st.clicks[day] += clicks.min(impressions);
+            st.expected_revenue[day] += expected;
+            st.hour_spend[t] += spend;
+            out.spend_minor += spend;
+            out.revenue_minor += revenue;
+            out.expected_revenue_minor += expected;
+            out.daily_profit_minor[day] += revenue - spend;
+        }
+    }
+    for st in &states {
+        for d in 0..days {
+            if st.spend[d] > 0 && st.expected_revenue[d] < st.spend[d] as f64 {
+                out.low_roas_spend_minor += st.spend[d];
+            }
+        }
+    }
+    out.final_budgets_minor = states.iter().map(|s| if s.active { s.budget } else { 0 }).collect();
+    out
+}
+
+/// The campaigns of each account, as index ranges.
+pub(crate) fn account_ranges(market: &Market) -> Vec<std::ops::Range<usize>> {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::with_capacity(market.accounts);
+    for (i, c) in market.campaigns.iter().enumerate() {
+        match ranges.get_mut(c.account) {
+            Some(r) => r.end = i + 1,
+            None => ranges.push(i..i + 1),
+        }
+    }
+    ranges
+}
+
+fn active_total(states: &[State]) -> i64 {
+    states.iter().filter(|s| s.active).map(|s| s.budget).sum()
+}
+
+/// Approvals granted `approval_delay_hours` after the decision go through the
+/// executor's re-check of the account cap with a fresh total.
+fn settle_approvals(states: &mut [State], rule: &RuleSettings, t: usize, now: DateTime<Utc>, out: &mut PolicyRun) {
+    for i in 0..states.len() {
+        let Some(p) = states[i].pending.filter(|p| p.due_hour <= t) else { continue };
+        states[i].pending = None;
+        if !states[i].active || states[i].budget != p.old {
+            continue;
+        }
+        let total = active_total(states);
+        if check_account_cap(rule.max_daily_spend_limit_minor, Some(total), p.old, p.new).is_ok() {
+            states[i].budget = p.new;
+            states[i].last_change = Some(now);
+            out.budget_changes += 1;
+        } else {
+            out.approvals_refused += 1;
+        }
+    }
+}
+
+/// The rule's window as the platform shows it at the top of hour `day`/now:
+/// today so far plus whole earlier days, revenue only as reported.
+fn window_metrics(st: &State, window: MetricsWindow, day: usize) -> Metrics {
+    let days = match window {
+        MetricsWindow::Today => day..day + 1,
+        MetricsWindow::Yesterday => day.saturating_sub(1)..day,
+        MetricsWindow::Last24Hours => day.saturating_sub(1)..day + 1,
+        MetricsWindow::Last3Days => day.saturating_sub(3)..day,
+        MetricsWindow::Last7Days => day.saturating_sub(7)..day,
+        MetricsWindow::Last14Days => day.saturating_sub(14)..day,
+    };
+    let sum = |v: &[i64]| v[days.clone()].iter().sum::<i64>();
+    let (impressions, clicks) = (sum(&st.impressions), sum(&st.clicks));
+    Metrics {
+        spend_minor: sum(&st.spend),
+        revenue_minor: sum(&st.revenue_seen),
+        impressions,
+        clicks,
+        conversions: sum(&st.conversions_seen),
+        ctr_percent: if impressions > 0 { clicks as f64 * 100.0 / impressions as f64 } else { 0.0 },
+    }
+}
+
+/// At the start of `day`: adds yesterday's hourly rows to each campaign's
+/// learning sums and, from [`LEARN_AFTER_DAYS`] on, relearns its profile with
+/// the service's own learner and schedule ([`time_profile::learn`],
+/// [`time_profile::multipliers`] with the default bounds). The multipliers
+/// scale each hour's share of flat pacing, as a Meta budget schedule raises
+/// or lowers delivery within the day.
+fn relearn(states: &mut [State], day: usize) {
+    let Some(yesterday) = day.checked_sub(1) else { return };
+    let date = clock(yesterday * 24).date_naive();
+    let (weekday, even) = (time_profile::weekday(date) as usize, time_profile::epoch_day(date) % 2 == 0);
+    let bounds = ScheduleBounds::default();
+    for st in states.iter_mut() {
+        for h in 0..HOURS {
+            let (s, v) = (st.hour_spend[yesterday * 24 + h] as f64, st.hour_revenue[yesterday * 24 + h] as f64);
+            if s <= 0.0 {
+                continue;
+            }
+            st.cells[weekday * HOURS + h].add(&CellSums {
+                samples: 1,
+                spend: s,
+                value: v,
+                spend_sq: s * s,
+                value_sq: v * v,
+                value_spend: v * s,
+                even_samples: i64::from(even),
+                even_spend: if even { s } else { 0.0 },
+                even_value: if even { v } else { 0.0 },
+            });
+        }
+        if day < LEARN_AFTER_DAYS || !st.active {
+            continue;
+        }
+        let profile = time_profile::learn(Metric::Roas, &st.cells);
+        let m = time_profile::multipliers(&profile.hourly_index, profile.confidence, &bounds);
+        let total: f64 = (0..HOURS).map(|h| PACING[h] * m[h]).sum();
+        if total > 0.0 {
+            st.weights = std::array::from_fn(|h| PACING[h] * m[h] / total);
+        }
+    }
+}

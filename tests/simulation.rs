@@ -1,0 +1,156 @@
+//! The simulated market and the policies compared on it: determinism, common
+//! random numbers, the oracle as an upper bound, the caps, and a market with
+//! nothing to find. Small markets, so the suite stays fast on 2 cores.
+use autoscaler::simulation::{MarketKind, Policy, PolicyRun, SeedRun, SimulationConfig, run, run_seed};
+
+fn config(kind: MarketKind) -> SimulationConfig {
+    SimulationConfig {
+        campaigns: 80,
+        days: 10,
+        seeds: 2,
+        campaigns_per_account: 20,
+        kind,
+        ..SimulationConfig::default()
+    }
+}
+
+/// A tolerance for "beyond noise": a share of what the baseline spent.
+fn noise(run: &SeedRun, share: f64) -> f64 {
+    run.get(Policy::Static).spend_minor as f64 * share
+}
+
+#[test]
+fn a_seed_gives_the_same_market_and_results_every_time() {
+    let c = config(MarketKind::Realistic);
+    let a = run_seed(&c, 7);
+    assert_eq!(a, run_seed(&c, 7));
+    let b = run_seed(&c, 8);
+    assert_ne!(a.get(Policy::Static).revenue_minor, b.get(Policy::Static).revenue_minor);
+    let report = run(&c);
+    assert_eq!(report.json(), run(&c).json());
+    assert_eq!(report.svg(), run(&c).svg());
+}
+
+#[test]
+fn static_budgets_change_nothing() {
+    let c = config(MarketKind::Realistic);
+    let r = run_seed(&c, 3);
+    let fixed = r.get(Policy::Static);
+    assert_eq!((fixed.budget_changes, fixed.pauses, fixed.approvals_needed, fixed.cap_breaches), (0, 0, 0, 0));
+    let market = autoscaler::simulation::Market::generate(
+        &autoscaler::simulation::MarketConfig {
+            seed: 3,
+            campaigns: c.campaigns,
+            days: c.days,
+            campaigns_per_account: c.campaigns_per_account,
+            kind: c.kind,
+        },
+        c.rule.max_daily_spend_limit_minor,
+    );
+    let starting: Vec<i64> = market.campaigns.iter().map(|m| m.budget0_minor).collect();
+    assert_eq!(fixed.final_budgets_minor, starting);
+    // Spend follows the budgets: each day within the pacing noise (+-8%).
+    let budget_total: i64 = starting.iter().sum();
+    let per_day = fixed.spend_minor as f64 / c.days as f64;
+    assert!((per_day / budget_total as f64 - 1.0).abs() < 0.02, "{per_day} vs {budget_total}");
+}
+
+#[test]
+fn a_rule_that_never_acts_meets_exactly_the_static_outcome() {
+    // Common random numbers: the same budgets meet the same draws.
+    let mut c = config(MarketKind::Realistic);
+    c.rule.min_impressions = i64::MAX;
+    let r = run_seed(&c, 5);
+    let (fixed, ruled) = (r.get(Policy::Static), r.get(Policy::Rules));
+    assert_eq!(ruled.budget_changes + ruled.pauses + ruled.approvals_needed, 0);
+    assert_eq!(ruled, fixed);
+    // With a schedule the hours move but the daily budgets do not.
+    assert_eq!(r.get(Policy::RulesWithSchedule).final_budgets_minor, fixed.final_budgets_minor);
+}
+
+#[test]
+fn the_oracle_is_never_beaten_by_more_than_noise() {
+    let c = config(MarketKind::Realistic);
+    for seed in [1, 2, 3] {
+        let r = run_seed(&c, seed);
+        let best = r.get(Policy::Oracle);
+        for policy in [Policy::Static, Policy::Rules, Policy::RulesWithSchedule] {
+            let p = r.get(policy);
+            // In expectation (no conversion noise) only pacing noise separates them.
+            assert!(
+                best.expected_profit_minor() >= p.expected_profit_minor() - noise(&r, 0.005),
+                "seed {seed} {policy:?}: {} > oracle {}",
+                p.expected_profit_minor(),
+                best.expected_profit_minor()
+            );
+            assert!(
+                best.profit_minor() as f64 >= p.profit_minor() as f64 - noise(&r, 0.05),
+                "seed {seed} {policy:?}: {} > oracle {}",
+                p.profit_minor(),
+                best.profit_minor()
+            );
+        }
+        assert!(best.spend_minor as f64 <= max_spend(&r) as f64 * 1.01, "the oracle spends no more than the others");
+    }
+}
+
+fn max_spend(r: &SeedRun) -> i64 {
+    [Policy::Static, Policy::Rules, Policy::RulesWithSchedule].iter().map(|p| r.get(*p).spend_minor).max().unwrap_or(0)
+}
+
+#[test]
+fn caps_are_never_breached_even_when_tight() {
+    let mut c = config(MarketKind::Realistic);
+    for cap in [c.rule.max_daily_spend_limit_minor, 250_000] {
+        c.rule.max_daily_spend_limit_minor = cap;
+        // Generous approvals so increases reach the cap.
+        c.rule.require_approval_threshold_minor = c.rule.max_daily_budget_minor;
+        c.rule.auto_approve_up_to_minor = c.rule.max_daily_budget_minor;
+        let r = run_seed(&c, 11);
+        for policy in Policy::ALL {
+            let p: &PolicyRun = r.get(policy);
+            assert_eq!(p.cap_breaches, 0, "{policy:?} with cap {cap}");
+            assert!(p.final_budgets_minor.iter().all(|b| *b <= c.rule.max_daily_budget_minor));
+        }
+        assert!(r.get(Policy::Rules).budget_changes > 0, "the rules did act");
+    }
+}
+
+#[test]
+fn a_market_with_no_signal_gives_no_policy_an_uplift_beyond_noise() {
+    let c = config(MarketKind::NoSignal);
+    let report = run(&c);
+    for r in &report.seeds {
+        let base = r.get(Policy::Static);
+        for policy in [Policy::Rules, Policy::RulesWithSchedule, Policy::Oracle] {
+            let p = r.get(policy);
+            let uplift = p.profit_minor() - base.profit_minor();
+            assert!((uplift as f64) <= noise(r, 0.01), "{policy:?}: uplift {uplift}");
+            assert!(p.expected_profit_minor() <= base.expected_profit_minor() + noise(r, 0.002), "{policy:?}");
+        }
+        // Nothing to find: the oracle spends as the static budgets do.
+        let oracle = r.get(Policy::Oracle);
+        assert!((oracle.spend_minor - base.spend_minor).abs() as f64 <= noise(r, 0.001));
+    }
+    let share = report.summary(Policy::Oracle).and_then(|s| s.uplift_share);
+    assert!(share.is_none(), "no oracle uplift to share: {share:?}");
+}
+
+#[test]
+fn the_report_has_every_policy_in_the_table_json_and_chart() {
+    let mut c = config(MarketKind::Realistic);
+    c.seeds = 1;
+    c.days = 3;
+    let report = run(&c);
+    let table = report.table();
+    let json = report.json();
+    let svg = report.svg();
+    for policy in Policy::ALL {
+        assert!(table.contains(policy.label()), "{table}");
+        assert!(svg.contains(policy.label()));
+        assert!(json["policies"].as_array().is_some_and(|a| a.iter().any(|p| p["policy"] == policy.key())));
+    }
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<polyline").count(), 4);
+    assert_eq!(json["seeds"][0]["policies"]["static"]["daily_profit_minor"].as_array().map(Vec::len), Some(3));
+}
