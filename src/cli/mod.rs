@@ -16,6 +16,7 @@ pub mod evaluate;
 mod format;
 mod json;
 mod progress;
+pub mod replay;
 pub mod rules;
 pub mod time;
 mod watch;
@@ -56,6 +57,9 @@ pub enum ClientCommand {
     /// Run the hourly optimization cycle now, on the server. Exit code 2 when
     /// some accounts or campaigns failed.
     RunCycle(cycle::RunCycleArgs),
+    /// Replay the stored rules, or a candidate rule, on an account's stored
+    /// history: the decisions they would have made (read-only).
+    Replay(Box<replay::ReplayArgs>),
 }
 
 /// Runs one client command and returns the process exit code: 0 on success,
@@ -81,6 +85,7 @@ async fn dispatch(command: ClientCommand, global: &GlobalArgs) -> Result<Outcome
         ClientCommand::Dashboard(args) => dashboard::run(&ctx, args).await,
         ClientCommand::Time(cmd) => time::run(&ctx, cmd).await,
         ClientCommand::RunCycle(args) => cycle::run(&ctx, args).await,
+        ClientCommand::Replay(args) => replay::run(&ctx, *args).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `AutoScalerService`: evaluate campaigns, run cycles, dashboard.
+//! `AutoScalerService`: evaluate campaigns, run cycles, dashboard, replay rules.
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -8,6 +8,7 @@ use crate::pb::{self, auto_scaler_service_server::AutoScalerService};
 use crate::service::AppState;
 use crate::service::cycle::{self, CycleMode, CycleReport};
 use crate::service::engine::{self, EvaluateOptions, Evaluation, Failure, FailureKind, Selection};
+use crate::service::replay;
 
 /// Most campaigns one `EvaluateCampaigns` call may name.
 pub const MAX_CAMPAIGNS_PER_CALL: usize = 10_000;
@@ -149,7 +150,119 @@ impl AutoScalerService for AutoScalerApi {
         &self,
         request: Request<pb::ReplayRulesRequest>,
     ) -> Result<Response<pb::ReplayRulesResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented("ReplayRules is not implemented yet"))
+        let req = replay_request(request.into_inner())?;
+        let report = replay::replay(&self.state, req).await?;
+        Ok(Response::new(replay_to_pb(&report)))
+    }
+}
+
+/// A `ReplayRulesRequest` as the use case's request; errors name the field.
+fn replay_request(req: pb::ReplayRulesRequest) -> Result<replay::ReplayRequest, Error> {
+    let account = AccountId::parse(&req.account_id, "account_id")?;
+    let end = match &req.end_time {
+        Some(t) => convert::from_timestamp(t, "end_time")?,
+        None => chrono::Utc::now(),
+    };
+    let start = match &req.start_time {
+        Some(t) => convert::from_timestamp(t, "start_time")?,
+        None => end - chrono::TimeDelta::days(7),
+    };
+    let candidate = match &req.candidate_rule {
+        None => None,
+        Some(rule) => {
+            if !rule.account_id.is_empty() && rule.account_id != req.account_id {
+                return Err(Error::invalid("candidate_rule.account_id", "must be empty or the request's account"));
+            }
+            let campaign = match rule.campaign_id.as_str() {
+                "" => None,
+                raw => Some(CampaignId::parse(raw, "candidate_rule.campaign_id")?),
+            };
+            let mut settings = convert::rule_settings_for_create(rule).map_err(convert::within("candidate_rule"))?;
+            if settings.name.trim().is_empty() {
+                settings.name = "Candidate".into();
+            }
+            settings.validate().map_err(convert::within("candidate_rule"))?;
+            Some((settings, campaign))
+        }
+    };
+    if req.campaign_ids.len() > MAX_CAMPAIGNS_PER_CALL {
+        return Err(Error::invalid("campaign_ids", format!("at most {MAX_CAMPAIGNS_PER_CALL} per call")));
+    }
+    let campaigns = req
+        .campaign_ids
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| CampaignId::parse(raw, &format!("campaign_ids[{i}]")))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let approval = match pb::ReplayApprovalMode::try_from(req.approval_mode)
+        .map_err(|_| Error::invalid("approval_mode", "unknown value"))?
+    {
+        pb::ReplayApprovalMode::Unspecified | pb::ReplayApprovalMode::Approve => replay::ApprovalMode::Approve,
+        pb::ReplayApprovalMode::Reject => replay::ApprovalMode::Reject,
+    };
+    Ok(replay::ReplayRequest { account, start, end, candidate, campaigns, approval })
+}
+
+fn replay_to_pb(r: &replay::ReplayReport) -> pb::ReplayRulesResponse {
+    use replay::Stop;
+    let s = &r.summary;
+    let decisions = r
+        .decisions
+        .iter()
+        .map(|d| pb::ReplayDecision {
+            decide_time: Some(convert::timestamp(d.decided_at)),
+            campaign_id: d.campaign_id.clone(),
+            rule_id: d.rule_id.unwrap_or(0),
+            action_type: convert::action_type_to_pb(d.decision.action_type) as i32,
+            old_budget_minor: d.decision.old_budget_minor,
+            new_budget_minor: d.decision.new_budget_minor,
+            applied: d.applied,
+            requires_approval: d.decision.outcome == crate::domain::decision::Outcome::NeedsApproval,
+            stop: match d.stop {
+                None => pb::ReplayStop::Unspecified,
+                Some(Stop::Cooldown) => pb::ReplayStop::Cooldown,
+                Some(Stop::BudgetLimit) => pb::ReplayStop::BudgetLimit,
+                Some(Stop::AccountCap) => pb::ReplayStop::AccountCap,
+                Some(Stop::SpendSoFar) => pb::ReplayStop::SpendSoFar,
+                Some(Stop::Other) => pb::ReplayStop::Other,
+                Some(Stop::Rejected) => pb::ReplayStop::Rejected,
+            } as i32,
+            limited: d.limited,
+            reason: d.decision.reason.clone(),
+            metrics: Some(convert::metrics_to_pb(&d.metrics, &r.currency)),
+            metrics_recorded: d.metrics_recorded,
+            recorded_action_id: d.recorded.map_or(0, |(id, _)| id),
+            same_as_recorded: d.recorded.is_some_and(|(_, same)| same),
+        })
+        .collect();
+    pb::ReplayRulesResponse {
+        notice: replay::NOTICE.to_owned(),
+        start_time: Some(convert::timestamp(r.start)),
+        end_time: Some(convert::timestamp(r.end)),
+        currency: r.currency.clone(),
+        data_source: replay::DATA_SOURCE.to_owned(),
+        decisions,
+        summary: Some(pb::ReplaySummary {
+            steps: s.steps,
+            campaigns: s.campaigns,
+            decisions: s.decisions,
+            decisions_by_type: s
+                .by_type
+                .values()
+                .map(|(t, n)| pb::ActionTypeCount { action_type: convert::action_type_to_pb(*t) as i32, count: *n })
+                .collect(),
+            applied: s.applied,
+            needed_approval: s.needed_approval,
+            stopped_by_cooldown: s.stopped_by_cooldown,
+            stopped_by_limits: s.stopped_by_limits,
+            limited: s.limited,
+            stopped_other: s.stopped_other,
+            total_increase_minor: s.total_increase_minor,
+            total_decrease_minor: s.total_decrease_minor,
+            compared_with_recorded: s.compared_with_recorded,
+            same_as_recorded: s.same_as_recorded,
+        }),
+        truncated: r.truncated,
+        notes: r.notes.clone(),
     }
 }

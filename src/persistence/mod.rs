@@ -8,6 +8,7 @@ pub mod history;
 pub mod hourly;
 pub mod leases;
 pub mod profiles;
+pub mod replay;
 pub mod rules;
 pub mod snapshots;
 

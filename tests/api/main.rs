@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod history;
 mod operations;
+mod replay;
 mod rules;
 mod time_optimization;
 mod watch;

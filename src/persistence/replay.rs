@@ -1,0 +1,132 @@
+//! Replay reads (read-only): the engine's stored per-cycle readings of an
+//! account over a period, the last executed budget change of each campaign
+//! before it, and the actions the live engine recorded in it.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::actions::to_domain;
+use super::entity::performance_snapshot::{self, Column as Snap, Entity as Snapshots};
+use super::entity::scaling_action::{Column, Entity as Actions};
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType};
+use crate::error::{Error, Result};
+
+/// Most readings one replay may load: about a month of 1,000 campaigns.
+pub const MAX_READINGS: u64 = 2_000_000;
+
+/// One stored reading of one campaign: the figures of one window at one cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    /// Row id: the engine inserts a cycle's readings in decision order.
+    pub id: i64,
+    /// Campaign.
+    pub campaign_id: String,
+    /// When the engine read it (its decision time).
+    pub taken_at: DateTime<Utc>,
+    /// Currency of the money fields.
+    pub currency: String,
+    /// The figures, their window and its days.
+    pub metrics: ActionMetrics,
+    /// The campaign's daily budget when read (0: none).
+    pub daily_budget_minor: i64,
+    /// The campaign's effective status when read.
+    pub status: String,
+}
+
+fn reading(m: performance_snapshot::Model) -> StoredReading {
+    StoredReading {
+        id: m.id,
+        campaign_id: m.campaign_id,
+        taken_at: m.taken_at,
+        currency: m.currency,
+        metrics: ActionMetrics {
+            spend_minor: m.spend_minor,
+            revenue_minor: m.revenue_minor,
+            impressions: m.impressions,
+            clicks: m.clicks,
+            conversions: m.conversions,
+            roas: m.roas,
+            ctr_percent: m.ctr_percent,
+            window: m.metrics_window,
+            window_start: m.window_start,
+            window_end: m.window_end,
+        },
+        daily_budget_minor: m.daily_budget_minor,
+        status: m.status,
+    }
+}
+
+/// The readings of `account` taken in `[from, to)`, of any window from
+/// `window_from` on and of the "today" window from `from` on, optionally of
+/// some campaigns only; ordered by time, then id. Refuses more than
+/// [`MAX_READINGS`] rows.
+pub async fn readings(
+    db: &impl ConnectionTrait,
+    account: &str,
+    from: DateTime<Utc>,
+    window_from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    campaigns: &[String],
+) -> Result<Vec<StoredReading>> {
+    let mut query = Snapshots::find()
+        .filter(Snap::AccountId.eq(account))
+        .filter(Snap::TakenAt.gte(from))
+        .filter(Snap::TakenAt.lt(to))
+        .filter(Snap::MetricsWindow.eq("today").or(Snap::TakenAt.gte(window_from)));
+    if !campaigns.is_empty() {
+        query = query.filter(Snap::CampaignId.is_in(campaigns.iter().cloned()));
+    }
+    let rows = query.order_by_asc(Snap::TakenAt).order_by_asc(Snap::Id).limit(MAX_READINGS + 1).all(db).await?;
+    if rows.len() as u64 > MAX_READINGS {
+        return Err(Error::invalid(
+            "start_time",
+            format!("the period holds more than {MAX_READINGS} readings; shorten it"),
+        ));
+    }
+    Ok(rows.into_iter().map(reading).collect())
+}
+
+/// For each campaign of `account`, when its budget was last changed by an
+/// executed action before `before` (the cooldown at the start of a replay).
+pub async fn last_budget_changes_before(
+    db: &impl ConnectionTrait,
+    account: &str,
+    before: DateTime<Utc>,
+) -> Result<HashMap<String, DateTime<Utc>>> {
+    let budget_types =
+        [ActionType::ScaleUpAggressive, ActionType::ScaleUp, ActionType::ScaleDown].map(|t| t.as_str().to_owned());
+    let rows: Vec<(String, Option<DateTime<Utc>>)> = Actions::find()
+        .select_only()
+        .column(Column::CampaignId)
+        .column_as(Column::ExecutedAt.max(), "last_change")
+        .filter(Column::AccountId.eq(account))
+        .filter(Column::Status.eq(ActionStatus::Executed.as_str()))
+        .filter(Column::ActionType.is_in(budget_types))
+        .filter(Column::ExecutedAt.lt(before))
+        .group_by(Column::CampaignId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(campaign, at)| at.map(|at| (campaign, at))).collect())
+}
+
+/// The actions the live engine recorded for `account` in `[from, to)`, oldest first.
+pub async fn recorded_actions(
+    db: &impl ConnectionTrait,
+    account: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<ActionRecord>> {
+    Actions::find()
+        .filter(Column::AccountId.eq(account))
+        .filter(Column::CreatedAt.gte(from))
+        .filter(Column::CreatedAt.lt(to))
+        .order_by_asc(Column::Id)
+        .limit(MAX_READINGS)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
+}
