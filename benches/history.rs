@@ -3,7 +3,8 @@
 //! then times the typical history, approval-queue, stream and dashboard
 //! queries. SQLite in a temporary file by default; set BENCH_DATABASE_URL to
 //! run it on another database (e.g. an empty PostgreSQL database) and
-//! BENCH_ACTIONS to change the size.
+//! BENCH_ACTIONS to change the size. A database given by BENCH_DATABASE_URL
+//! that already holds the actions is reused as it is.
 //!
 //! Run: `cargo bench --bench history`
 use std::time::{Duration, Instant};
@@ -173,7 +174,16 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
     println!("history benchmark on {}", url.split(':').next().unwrap_or("?"));
     let db = persistence::connect(&url).await?;
-    let first_cycle = fill(&db, total).await?;
+    // A database kept from an earlier run (BENCH_DATABASE_URL) is reused.
+    let oldest = history::list_actions(&db, &ActionFilter::default(), None, Order::OldestFirst, 1).await?;
+    let recorded = history::list_actions(&db, &ActionFilter::default(), None, Order::NewestFirst, 1).await?;
+    let first_cycle = match (oldest.first(), recorded.first()) {
+        (Some(oldest), Some(newest)) if newest.id >= total as i64 => {
+            println!("reusing {} recorded actions", newest.id);
+            oldest.created_at
+        }
+        _ => fill(&db, total).await?,
+    };
     let db = &db;
     let now = Utc::now();
     let all = ActionFilter::default();
@@ -232,8 +242,11 @@ async fn main() -> anyhow::Result<()> {
         let start = now - TimeDelta::days(days);
         let period = Period { start, middle: start + TimeDelta::days(days) / 2, end: now, account_id: None };
         time(&format!("dashboard: {days} days, all accounts (groups + medians)"), || async {
-            let groups = dashboard::action_groups(db, &period).await?;
-            dashboard::median_response_seconds(db, &period).await?;
+            let (groups, _medians) = futures_util::future::try_join(
+                dashboard::action_groups(db, &period),
+                dashboard::median_response_seconds(db, &period),
+            )
+            .await?;
             Ok(groups.len())
         })
         .await?;

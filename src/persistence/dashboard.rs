@@ -154,13 +154,18 @@ pub async fn median_response_seconds(
         sql.build()
     };
 
-    let overall = match db.query_one_raw(query("", "", "")).await? {
+    // Independent reads: on a pool they run on two connections at once.
+    let (overall, per_account) = futures_util::future::try_join(
+        db.query_one_raw(query("", "", "")),
+        db.query_all_raw(query("PARTITION BY account_id", "account_id,", " GROUP BY account_id")),
+    )
+    .await?;
+    let overall = match overall {
         Some(row) => row.try_get::<Option<f64>>("", "median")?,
         None => None,
     };
     let mut by_account = HashMap::new();
-    let per_account = query("PARTITION BY account_id", "account_id,", " GROUP BY account_id");
-    for row in db.query_all_raw(per_account).await? {
+    for row in per_account {
         let account: String = row.try_get("", "account_id")?;
         if let Some(median) = row.try_get::<Option<f64>>("", "median")? {
             by_account.insert(account, median);

@@ -153,8 +153,12 @@ pub async fn dashboard(state: &AppState, days: u32, account_id: Option<&str>) ->
     let length = TimeDelta::try_days(i64::from(days)).ok_or_else(|| Error::invalid("days", "is too large"))?;
     let start = end - length;
     let period = Period { start, middle: start + length / 2, end, account_id };
-    let groups = dashboard::action_groups(&state.db, &period).await?;
-    let (overall_median, account_medians) = dashboard::median_response_seconds(&state.db, &period).await?;
+    // Independent aggregates: run them side by side on the pool.
+    let (groups, (overall_median, account_medians)) = futures_util::future::try_join(
+        dashboard::action_groups(&state.db, &period),
+        dashboard::median_response_seconds(&state.db, &period),
+    )
+    .await?;
 
     let mut overall = Tally::default();
     let mut accounts: BTreeMap<String, Tally> = BTreeMap::new();
