@@ -56,7 +56,7 @@ pub struct EngineArgs {
     /// From this confidence on a schedule follows the profile fully (blended in between).
     #[arg(long, env = "AUTOSCALER_TIME_FULL_CONFIDENCE", default_value_t = 0.7)]
     pub time_full_confidence: f64,
-    /// Days of hourly data (before each campaign's latest) that learning uses.
+    /// Days of hourly data (ending with the account's latest) that learning uses.
     #[arg(long, env = "AUTOSCALER_TIME_LOOKBACK_DAYS", default_value_t = 28)]
     pub time_lookback_days: u32,
     /// Past days fetched from Meta's hourly breakdown when learning; 0 turns the backfill off.

@@ -243,10 +243,11 @@ impl Default for SourceSums {
     }
 }
 
-/// Per campaign and source, the sums of the hourly rows of the campaign's
-/// last `lookback_days` days of data, for the campaigns of `account` from
-/// `first` to `last` (inclusive, in the database's order): one aggregate
-/// query grouped by campaign, source, weekday and hour.
+/// Per campaign and source, the sums of the hourly rows of the account's
+/// last `lookback_days` days of data (a campaign without rows in them is not
+/// relearned), for the campaigns of `account` from `first` to `last`
+/// (inclusive, in the database's order): one aggregate query grouped by
+/// campaign, source, weekday and hour.
 pub async fn weekly_sums(
     db: &impl ConnectionTrait,
     account: &str,
@@ -266,16 +267,15 @@ pub async fn weekly_sums(
          SUM(CASE WHEN {even} THEN CAST(h.spend_minor AS {D}) ELSE 0.0 END) AS es, \
          SUM(CASE WHEN {even} THEN CAST(h.revenue_minor AS {D}) ELSE 0.0 END) AS er, \
          SUM(CASE WHEN {even} THEN CAST(h.clicks AS {D}) ELSE 0.0 END) AS ec \
-         FROM campaign_hourly_stats h JOIN (SELECT campaign_id, MAX(local_day) AS last_day FROM campaign_hourly_stats \
-         WHERE account_id = "
+         FROM campaign_hourly_stats h WHERE h.account_id = "
     );
     let mut sql = RawSql::new(db.get_database_backend(), &text);
     sql.bind(account.to_owned());
-    sql.push(" AND campaign_id >= ").bind(first.to_owned()).push(" AND campaign_id <= ").bind(last.to_owned());
-    sql.push(" GROUP BY campaign_id) m ON m.campaign_id = h.campaign_id WHERE h.account_id = ")
-        .bind(account.to_owned());
     sql.push(" AND h.campaign_id >= ").bind(first.to_owned()).push(" AND h.campaign_id <= ").bind(last.to_owned());
-    sql.push(" AND h.local_day > m.last_day - ").bind(lookback_days);
+    // Uncorrelated: evaluated once, whatever plan the database picks.
+    sql.push(" AND h.local_day > (SELECT MAX(local_day) FROM campaign_hourly_stats WHERE account_id = ")
+        .bind(account.to_owned());
+    sql.push(") - ").bind(lookback_days);
     sql.push(" GROUP BY h.campaign_id, h.source, h.day_of_week, h.hour");
     let rows = db.query_all_raw(sql.build()).await?;
     let mut out: HashMap<(String, Source), SourceSums> = HashMap::new();

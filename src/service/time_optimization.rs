@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use sea_orm::DatabaseConnection;
 
-pub use apply::{ApplyOutcome, apply_schedules};
+pub use apply::{ApplyOutcome, MAX_SCHEDULES_PER_OBJECT, MIN_WINDOW_HOURS, PEAK_WINDOW_THRESHOLD, apply_schedules};
 pub use ingest::{BackfillReport, IngestReport};
 
 use super::AppState;
@@ -75,18 +76,44 @@ pub async fn learn(
         outcome.ingest = ingest::snapshots(state, account, tz).await?;
         outcome.backfill = ingest::backfill(state, account, tz, Utc::now()).await;
     }
-    let config = &state.engine.time;
-    let lookback = i32::try_from(config.lookback_days.max(1)).unwrap_or(28);
-    let campaigns = hourly::campaigns_with_data(&state.db, account.as_str(), campaign.map(CampaignId::as_str)).await?;
+    let lookback = state.engine.time.lookback_days;
+    let (learned, skipped) = learn_stored(&state.db, account, campaign, min_samples, lookback).await?;
+    outcome.profiles = learned;
+    outcome.skipped = skipped;
+    tracing::info!(
+        profiles = outcome.profiles.len(),
+        skipped = outcome.skipped.len(),
+        snapshot_hours = outcome.ingest.hours,
+        backfilled_hours = outcome.backfill.rows,
+        "hour-of-day profiles learned"
+    );
+    Ok(outcome)
+}
+
+/// The database part of a learning pass: the campaigns of `account` with
+/// hourly rows (or just `campaign`), one aggregate query per 1,000 of them
+/// over the account's last `lookback_days` days of data, the statistics, and an
+/// upsert of the profiles. Returns the profiles and the campaigns skipped for
+/// having fewer than `min_samples` rows.
+pub async fn learn_stored(
+    db: &DatabaseConnection,
+    account: &AccountId,
+    campaign: Option<&CampaignId>,
+    min_samples: i64,
+    lookback_days: u32,
+) -> Result<(Vec<StoredProfile>, Vec<String>)> {
+    let lookback = i32::try_from(lookback_days.max(1)).unwrap_or(i32::MAX);
+    let campaigns = hourly::campaigns_with_data(db, account.as_str(), campaign.map(CampaignId::as_str)).await?;
     if let Some(id) = campaign
         && campaigns.is_empty()
     {
         return Err(Error::NotFound { kind: "campaign with hourly data", id: id.to_string() });
     }
     let learned_at = Utc::now();
+    let (mut profiles_out, mut skipped) = (Vec::with_capacity(campaigns.len()), Vec::new());
     for chunk in campaigns.chunks(CAMPAIGNS_PER_QUERY) {
         let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else { continue };
-        let sums = hourly::weekly_sums(&state.db, account.as_str(), first, last, lookback).await?;
+        let sums = hourly::weekly_sums(db, account.as_str(), first, last, lookback).await?;
         let mut learned = Vec::with_capacity(chunk.len());
         for id in chunk {
             match choose_metric(&sums, id, min_samples) {
@@ -96,20 +123,13 @@ pub async fn learn(
                     profile: time_profile::learn(metric, cells),
                     learned_at,
                 }),
-                None => outcome.skipped.push(id.clone()),
+                None => skipped.push(id.clone()),
             }
         }
-        profiles::upsert_many(&state.db, &learned).await?;
-        outcome.profiles.extend(learned);
+        profiles::upsert_many(db, &learned).await?;
+        profiles_out.extend(learned);
     }
-    tracing::info!(
-        profiles = outcome.profiles.len(),
-        skipped = outcome.skipped.len(),
-        snapshot_hours = outcome.ingest.hours,
-        backfilled_hours = outcome.backfill.rows,
-        "hour-of-day profiles learned"
-    );
-    Ok(outcome)
+    Ok((profiles_out, skipped))
 }
 
 /// ROAS from the snapshot rows when they are enough and carry revenue;

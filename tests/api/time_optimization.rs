@@ -228,7 +228,8 @@ async fn daylight_saving_days_have_23_and_25_local_hours() {
         let tz = chrono_tz::America::New_York;
         let (spring, autumn) = ("9000011", "9000012");
         let sandbox = sandbox("America/New_York", &[spring, autumn]);
-        let (app, _running) = spawn(backend, &sandbox, |_| {}).await;
+        // Learning looks at the account's last N days: reach back to March.
+        let (app, _running) = spawn(backend, &sandbox, |s| s.engine.time.lookback_days = 366).await;
         // Two weeks around the start (2026-03-08, 23 hours) and the end
         // (2026-11-01, 25 hours) of daylight saving.
         let mut rows = readings(tz, spring, date("2026-03-02"), 14, 4, peak_at(18, 0.6));
@@ -447,4 +448,161 @@ async fn a_learn_cycle_reports_the_profiles_it_learned() {
         let err = app.autoscaler.clone().run_cycle(dry).await.expect_err("dry learn");
         assert_eq!(invalid_field(&err), "dry_run");
     }
+}
+
+#[tokio::test]
+async fn the_meta_backfill_recovers_the_sandbox_campaigns_hourly_patterns() {
+    use autoscaler::platform::sandbox::Daypart;
+    for backend in backends() {
+        // A generated market (fixed seed): some campaigns live by the hour
+        // (Daypart archetype, known peak), the others are flat.
+        let sandbox = Sandbox::generated(11, 1, 40);
+        let account = sandbox.account_ids()[0].to_string();
+        let (app, _running) = spawn(backend, &sandbox, |s| s.engine.time.backfill_days = 28).await;
+        let req =
+            pb::LearnOptimalHoursRequest { account_id: account.clone(), campaign_id: String::new(), min_samples: 0 };
+        let resp = app.time.clone().learn_optimal_hours(req.clone()).await.expect("learns").into_inner();
+        assert!(resp.backfilled_hours > 10_000, "{backend:?}: {}", resp.backfilled_hours);
+        let (mut peaked, mut flat) = (0, 0);
+        for p in &resp.profiles {
+            assert_eq!(p.metric, "clicks_per_spend", "Meta's hourly breakdown has no website purchases");
+            match sandbox.daypart(&p.campaign_id) {
+                Some(Daypart::Peak { hour, .. }) => {
+                    peaked += 1;
+                    assert!(
+                        hours_apart(argmax(&p.hourly_index), hour as usize) <= 2,
+                        "{backend:?} {}: peak {hour}, {p:?}",
+                        p.campaign_id
+                    );
+                    assert!(
+                        p.peak_hours.contains(&(hour as i32))
+                            || p.peak_hours.iter().any(|h| hours_apart(*h as usize, hour as usize) <= 1),
+                        "{p:?}"
+                    );
+                    assert!(p.confidence > 0.5, "{backend:?} {}: {p:?}", p.campaign_id);
+                }
+                _ => {
+                    flat += 1;
+                    assert!(p.confidence < 0.3 || p.peak_hours.is_empty(), "{backend:?} {}: {p:?}", p.campaign_id);
+                }
+            }
+        }
+        assert!(peaked >= 2 && flat >= 10, "{peaked} patterned, {flat} flat");
+
+        // A rerun fetches only the last days again and revises, never duplicates.
+        use autoscaler::persistence::entity::campaign_hourly_stat::Entity;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let before = Entity::find().count(&app.state.db).await.expect("count");
+        let again = app.time.clone().learn_optimal_hours(req).await.expect("learns").into_inner();
+        assert!(
+            again.backfilled_hours > 0 && again.backfilled_hours < resp.backfilled_hours / 5,
+            "{}",
+            again.backfilled_hours
+        );
+        assert_eq!(Entity::find().count(&app.state.db).await.expect("count"), before);
+    }
+}
+
+async fn opt_in(app: &TestApp, campaign: &str, apply: bool) {
+    use autoscaler::domain::ids::{AccountId, CampaignId};
+    use autoscaler::domain::rule::{NewRule, RuleSettings};
+    let mut settings = RuleSettings::defaults(format!("Rule {campaign}"), "USD", 100);
+    settings.apply_hourly_schedule = apply;
+    let rule = NewRule {
+        account_id: AccountId::parse(ACCOUNT, "account").expect("account"),
+        campaign_id: Some(CampaignId::parse(campaign, "campaign").expect("campaign")),
+        settings,
+        created_by: "test".into(),
+    };
+    autoscaler::persistence::rules::create(&app.state.db, rule).await.expect("rule");
+}
+
+#[tokio::test]
+async fn a_learn_cycle_applies_tomorrows_peak_windows_as_meta_budget_schedules() {
+    const OTHER: &str = "9000003";
+    for backend in backends() {
+        let tz = chrono_tz::America::New_York;
+        let sandbox = sandbox("America/New_York", &[PEAK, FLAT, OTHER]);
+        let (app, _running) = spawn(backend, &sandbox, |_| {}).await;
+        let mut rows = readings(tz, PEAK, date("2026-10-05"), 21, 1, peak_at(18, 0.9));
+        rows.extend(readings(tz, FLAT, date("2026-10-05"), 21, 2, |_, _| 1.0));
+        rows.extend(readings(tz, OTHER, date("2026-10-05"), 21, 3, peak_at(18, 0.9)));
+        insert(&app, &rows).await;
+        opt_in(&app, PEAK, true).await;
+        opt_in(&app, FLAT, true).await;
+        opt_in(&app, OTHER, false).await;
+
+        let cycle = || async {
+            let req = pb::RunCycleRequest { mode: pb::CycleMode::Learn as i32, dry_run: false, account_ids: vec![] };
+            app.autoscaler.clone().run_cycle(req).await.expect("learn cycle").into_inner()
+        };
+        let resp = cycle().await;
+        assert!(resp.failures.is_empty(), "{backend:?}: {resp:?}");
+        let applied = sandbox.budget_schedules(PEAK);
+        assert!(!applied.is_empty(), "{backend:?}");
+        let tomorrow = chrono::Utc::now().with_timezone(&tz).date_naive() + TimeDelta::days(1);
+        let covers_18 = applied.iter().any(|s| {
+            let (a, b) = (s.time_start.with_timezone(&tz), s.time_end.with_timezone(&tz));
+            a.date_naive() == tomorrow && a.hour() <= 18 && (b.hour() > 18 || b.date_naive() > tomorrow)
+        });
+        assert!(covers_18, "{applied:?}");
+        for s in &applied {
+            assert_eq!(s.budget_value_type, "MULTIPLIER");
+            assert!((101..=800).contains(&s.budget_value), "{s:?}");
+            assert!(s.time_end - s.time_start >= TimeDelta::hours(3), "{s:?}");
+            assert_eq!(s.time_start.timestamp() % 900, 0);
+            assert_eq!(s.time_start.with_timezone(&tz).date_naive(), tomorrow);
+        }
+        assert!(sandbox.budget_schedules(FLAT).is_empty(), "a flat profile raises nothing");
+        assert!(sandbox.budget_schedules(OTHER).is_empty(), "applying is opt-in per rule");
+
+        // The next learn cycle finds tomorrow already scheduled.
+        assert!(cycle().await.failures.is_empty());
+        assert_eq!(sandbox.budget_schedules(PEAK).len(), applied.len(), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_holds_budget_schedules_to_metas_rules_through_the_client() {
+    use autoscaler::domain::ids::AccountId;
+    use autoscaler::platform::meta::{BudgetValueType, NewBudgetSchedule};
+    let sandbox = sandbox("Asia/Kolkata", &[PEAK]);
+    let (app, _running) = spawn(Backend::Sqlite, &sandbox, |_| {}).await;
+    let client = &app.state.platform;
+    let account = AccountId::parse(ACCOUNT, "account").expect("account");
+    let hour = 3_600;
+    let base = (chrono::Utc::now().timestamp() / hour + 2) * hour;
+    let hdp = |start: i64, hours: i64, percent: i64| NewBudgetSchedule {
+        budget_value: percent,
+        budget_value_type: BudgetValueType::Multiplier,
+        time_start: start,
+        time_end: start + hours * hour,
+    };
+    for bad in [
+        hdp(base, 2, 150),             // shorter than 3 hours
+        hdp(base + 60, 3, 150),        // not on a 15-minute boundary
+        hdp(base, 3, 900),             // above 8x
+        hdp(base, 3, 100),             // raises nothing
+        hdp(base - 10 * hour, 3, 150), // in the past
+    ] {
+        let err = client.create_budget_schedule(&account, PEAK, &bad).await.expect_err("refused");
+        assert!(err.to_string().contains("100"), "{err}");
+    }
+    let id = client.create_budget_schedule(&account, PEAK, &hdp(base, 3, 150)).await.expect("created");
+    assert!(!id.is_empty());
+    assert!(client.create_budget_schedule(&account, PEAK, &hdp(base + hour, 3, 150)).await.is_err(), "overlap");
+    let absolute = NewBudgetSchedule {
+        budget_value_type: BudgetValueType::Absolute,
+        budget_value: 30_000,
+        ..hdp(base + 10 * hour, 3, 0)
+    };
+    assert!(client.create_budget_schedule(&account, PEAK, &absolute).await.is_err(), "mixed types");
+    for k in 1..50 {
+        client.create_budget_schedule(&account, PEAK, &hdp(base + k * 3 * hour, 3, 120)).await.expect("within 50");
+    }
+    assert!(client.create_budget_schedule(&account, PEAK, &hdp(base + 50 * 3 * hour, 3, 120)).await.is_err(), "51st");
+    let listed = client.budget_schedules(&account, PEAK, base, base + 3 * hour).await.expect("listed");
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].budget_value, listed[0].budget_value_type.as_str()), (150, "MULTIPLIER"));
+    assert_eq!(sandbox.budget_schedules(PEAK).len(), 50);
 }

@@ -5,6 +5,7 @@
 mod batch;
 pub mod decimal;
 mod error;
+mod hourly;
 mod proof;
 mod transport;
 pub mod usage;
@@ -22,6 +23,7 @@ use serde_json::json;
 
 pub use batch::MAX_BATCH_OPS;
 pub use error::PlatformError;
+pub use hourly::{BudgetSchedule, BudgetValueType, HOURLY_BREAKDOWN, HourlyPerformance, NewBudgetSchedule};
 pub(crate) use proof::appsecret_proof;
 
 use self::batch::BatchOp;

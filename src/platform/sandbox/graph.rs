@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::faults::MetaErrorSpec;
 use super::state::{Budget, ObjectRef, State, status_name};
-use super::{AppliedWrite, RequestKind, edges, insights};
+use super::{AppliedWrite, RequestKind, edges, hourly, insights};
 
 /// Meta's smallest daily budget the sandbox accepts, in minor units ($1, ¥100).
 const MIN_DAILY_BUDGET: i64 = 100;
@@ -159,6 +159,7 @@ pub(super) fn dispatch(state: &mut State, base: &Url, req: &GraphRequest) -> Rep
             Some(object) => update(state, object, req, account),
             None => not_found(state, req.method, id),
         },
+        (_, [id, edge]) if edge == "budget_schedules" => hourly::budget_schedules(state, base, req, id, account),
         _ => error_reply(state, &MetaErrorSpec::permanent(2500, None, "Unknown path components"), Some(account)),
     }
 }

@@ -19,7 +19,7 @@ const MAXIMUM_DAYS: i64 = 90;
 const OLDEST_DAYS: i64 = 37 * 31;
 
 /// The days a request covers, in the account's time zone.
-fn window(req: &GraphRequest, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), (i64, &'static str)> {
+pub(super) fn window(req: &GraphRequest, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), (i64, &'static str)> {
     const BAD_PRESET: &str = "(#100) date_preset must be one of the following values: today, yesterday, this_month, last_month, maximum, last_3d, last_7d, last_14d, last_28d, last_30d, last_90d, this_week_mon_today, last_week_mon_sun";
     if let Some(raw) = req.param("time_range") {
         let range: Value = serde_json::from_str(raw).map_err(|_| (100, "(#100) time_range must be a JSON object"))?;
@@ -61,6 +61,9 @@ fn window(req: &GraphRequest, today: NaiveDate) -> Result<(NaiveDate, NaiveDate)
 /// `GET /act_x/insights?level=campaign`: one row per delivering campaign,
 /// paged over the account's campaigns (so a page may be empty yet have `next`).
 pub(super) fn insights(state: &mut State, base: &Url, req: &GraphRequest, account: usize) -> Reply {
+    if req.param("breakdowns").is_some() {
+        return super::hourly::hourly_insights(state, base, req, account);
+    }
     let now = state.clock.now();
     let tz = state.accounts[account].tz;
     let today = now.with_timezone(&tz).date_naive();

@@ -9,6 +9,7 @@ mod edges;
 mod faults;
 mod generate;
 mod graph;
+mod hourly;
 mod insights;
 mod market;
 mod server;
@@ -27,6 +28,7 @@ use chrono_tz::Tz;
 pub use clock::SandboxClock;
 pub use faults::{MetaErrorSpec, ThrottleFault};
 pub use generate::Archetype;
+pub use hourly::AppliedBudgetSchedule;
 pub use market::{Daypart, MarketSpec};
 pub use server::RunningSandbox;
 pub use spec::{

@@ -1,14 +1,17 @@
 //! Filling the hourly table: increments of the cycle's cumulative "today"
 //! snapshots (revenue included), and Meta's hourly breakdown for past days
 //! (on-Meta metrics only), both upserted so reruns revise, never duplicate.
-use chrono::{NaiveDate, TimeDelta};
+use std::collections::HashSet;
+
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::AppState;
 use crate::domain::ids::AccountId;
-use crate::domain::time_profile::{self, Reading};
+use crate::domain::time_profile::{self, HourFigures, Reading};
 use crate::error::Result;
 use crate::persistence::hourly::{self, HourlyRow, Source, TodayReading};
+use crate::service::engine::platform_error;
 
 /// Snapshot rows read per query.
 const PAGE: u64 = 20_000;
@@ -121,15 +124,73 @@ fn measure(
     }
 }
 
-/// Fetches the past days Meta's hourly breakdown has not given yet (and
-/// re-fetches the last few, which Meta still revises). Never fails the
-/// learning pass: a failure is logged and reported.
-pub(super) async fn backfill(
-    state: &AppState,
-    account: &AccountId,
-    tz: Tz,
-    now: chrono::DateTime<chrono::Utc>,
-) -> BackfillReport {
-    let _ = (state, account, tz, now);
-    BackfillReport::default()
+/// Days at the end of the backfill window fetched again on every pass: Meta
+/// still revises recent figures, and an upsert turns that into a revision.
+const REFETCH_DAYS: i64 = 3;
+
+/// Fetches the past days (up to yesterday, account time) of the backfill
+/// window that Meta's hourly breakdown has not given yet, and always the last
+/// few, in one paged request. Never fails the learning pass: a failure is
+/// logged and reported.
+pub(super) async fn backfill(state: &AppState, account: &AccountId, tz: Tz, now: DateTime<Utc>) -> BackfillReport {
+    let days = i64::from(state.engine.time.backfill_days);
+    if days == 0 {
+        return BackfillReport::default();
+    }
+    match fetch(state, account, tz, now, days).await {
+        Ok(rows) => BackfillReport { rows, error: None },
+        Err(e) => {
+            tracing::warn!(%account, error = %e, "hourly backfill from Meta failed; learning from what is stored");
+            BackfillReport { rows: 0, error: Some(e.to_string()) }
+        }
+    }
+}
+
+async fn fetch(state: &AppState, account: &AccountId, tz: Tz, now: DateTime<Utc>, days: i64) -> Result<usize> {
+    let today = now.with_timezone(&tz).date_naive();
+    let (Some(first), Some(yesterday)) = (today.checked_sub_days(Days::new(days as u64)), today.pred_opt()) else {
+        return Ok(0);
+    };
+    let have: HashSet<i32> =
+        hourly::meta_days(&state.db, account.as_str(), time_profile::epoch_day(first)).await?.into_iter().collect();
+    let refetch_from = yesterday - TimeDelta::days(REFETCH_DAYS - 1);
+    let since = first
+        .iter_days()
+        .take_while(|d| *d <= yesterday)
+        .find(|d| *d >= refetch_from || !have.contains(&time_profile::epoch_day(*d)));
+    let Some(since) = since else { return Ok(0) };
+    let rows = state
+        .platform
+        .hourly_insights(account, since, yesterday)
+        .await
+        .map_err(|e| platform_error(state, account, e))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // The bucket's first instant: the repeated hour of the day daylight
+        // saving ends is one bucket; a bucket in the skipped hour cannot exist.
+        let Some(start) = row.date.and_hms_opt(row.hour, 0, 0).and_then(|t| tz.from_local_datetime(&t).earliest())
+        else {
+            continue;
+        };
+        out.push(HourlyRow {
+            account_id: account.to_string(),
+            campaign_id: row.campaign_id.clone(),
+            source: Source::Meta,
+            hour_start: start.with_timezone(&Utc),
+            local_date: row.date,
+            hour: row.hour,
+            figures: HourFigures {
+                spend_minor: row.spend_minor,
+                revenue_minor: 0,
+                conversions: 0,
+                impressions: row.impressions,
+                clicks: row.clicks,
+            },
+            revised: false,
+        });
+    }
+    for chunk in out.chunks(FLUSH) {
+        hourly::upsert(&state.db, chunk).await?;
+    }
+    Ok(out.len())
 }
