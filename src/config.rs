@@ -1,10 +1,12 @@
 //! Settings: command-line flags with environment fallbacks, validated into a
 //! plain [`Settings`] struct. No globals: tests build `Settings` literally.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
+use crate::auth::TokenTable;
 use crate::domain::ids::AccountId;
 use crate::persistence::DEFAULT_DATABASE_URL;
 
@@ -20,6 +22,8 @@ pub struct ServeArgs {
     pub meta: MetaArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// Address of the Prometheus `/metrics` endpoint, or "off".
     #[arg(long, env = "AUTOSCALER_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     pub metrics_listen: String,
@@ -79,6 +83,29 @@ impl Default for TimeConfig {
     fn default() -> Self {
         Self { bounds: Default::default(), lookback_days: 28, backfill_days: 28 }
     }
+}
+
+/// Who may call, and over what.
+#[derive(Debug, Args)]
+pub struct SecurityArgs {
+    /// File of API tokens, one `name role sha256hex` per line (`#` starts a
+    /// comment). Roles: viewer, operator, approver, admin. Without any token
+    /// the server only listens on loopback.
+    #[arg(long, env = "AUTOSCALER_AUTH_TOKENS_FILE")]
+    pub auth_tokens_file: Option<PathBuf>,
+    /// API tokens in the same format, `;`-separated.
+    #[arg(long, env = "AUTOSCALER_AUTH_TOKENS", hide_env_values = true)]
+    pub auth_tokens: Option<String>,
+    /// Listen beyond loopback without API tokens: anyone who reaches the port
+    /// may then change budgets.
+    #[arg(long, env = "AUTOSCALER_INSECURE")]
+    pub insecure: bool,
+    /// PEM certificate chain of the gRPC server (TLS); needs --tls-key.
+    #[arg(long, env = "AUTOSCALER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the gRPC server (TLS); needs --tls-cert.
+    #[arg(long, env = "AUTOSCALER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the data lives.
@@ -157,6 +184,99 @@ pub struct Settings {
     pub schedules: crate::service::scheduler::Schedules,
     /// Where `/metrics` is served; `None` turns it off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Authentication and TLS; the default (no tokens, no TLS) only serves
+    /// loopback.
+    pub security: SecurityConfig,
+}
+
+/// Validated security settings.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityConfig {
+    /// API tokens; empty turns authentication off (loopback only).
+    pub tokens: TokenTable,
+    /// Allow a non-loopback listen address without tokens.
+    pub insecure: bool,
+    /// TLS of the gRPC server; `None` serves plaintext HTTP/2.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A server certificate and key, PEM.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert_pem: String,
+    /// Private key.
+    pub key_pem: SecretString,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig").field("cert_pem_bytes", &self.cert_pem.len()).finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Checks that `cert_pem` holds at least one certificate and `key_pem` a
+    /// private key (whether they match is checked when the server starts).
+    pub fn new(cert_pem: String, key_pem: SecretString) -> Result<Self, ConfigError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>();
+        if !certs.is_ok_and(|c| !c.is_empty()) {
+            return Err(ConfigError { setting: "AUTOSCALER_TLS_CERT", reason: "holds no PEM certificate".into() });
+        }
+        if PrivateKeyDer::from_pem_slice(key_pem.expose_secret().as_bytes()).is_err() {
+            return Err(ConfigError { setting: "AUTOSCALER_TLS_KEY", reason: "holds no PEM private key".into() });
+        }
+        Ok(Self { cert_pem, key_pem })
+    }
+}
+
+impl SecurityArgs {
+    /// Reads and validates the token lists and the TLS files.
+    pub fn into_config(self) -> Result<SecurityConfig, ConfigError> {
+        let mut tokens = TokenTable::default();
+        if let Some(path) = &self.auth_tokens_file {
+            let setting = "AUTOSCALER_AUTH_TOKENS_FILE";
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError { setting, reason: format!("cannot read {}: {e}", path.display()) })?;
+            let listed = TokenTable::parse(&text, '\n').map_err(|e| ConfigError {
+                setting,
+                reason: format!("{} line {}: {}", path.display(), e.line, e.reason),
+            })?;
+            tokens.merge(listed).map_err(|reason| ConfigError { setting, reason })?;
+        }
+        if let Some(list) = &self.auth_tokens {
+            let setting = "AUTOSCALER_AUTH_TOKENS";
+            let listed = TokenTable::parse(list, ';').map_err(|e| ConfigError { setting, reason: e.to_string() })?;
+            tokens.merge(listed).map_err(|reason| ConfigError { setting, reason })?;
+        }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let read = |setting: &'static str, path: &PathBuf| {
+                    std::fs::read_to_string(path)
+                        .map_err(|e| ConfigError { setting, reason: format!("cannot read {}: {e}", path.display()) })
+                };
+                let cert_pem = read("AUTOSCALER_TLS_CERT", &cert)?;
+                let key_pem = SecretString::from(read("AUTOSCALER_TLS_KEY", &key)?);
+                Some(TlsConfig::new(cert_pem, key_pem)?)
+            }
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    setting: "AUTOSCALER_TLS_KEY",
+                    reason: "is required with --tls-cert".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    setting: "AUTOSCALER_TLS_CERT",
+                    reason: "is required with --tls-key".into(),
+                });
+            }
+        };
+        Ok(SecurityConfig { tokens, insecure: self.insecure, tls })
+    }
 }
 
 /// Validated engine settings.
@@ -331,6 +451,7 @@ impl ServeArgs {
             database_url,
             meta: self.meta.into_config()?,
             engine: self.engine.into_config()?,
+            security: self.security.into_config()?,
             metrics_listen: match self.metrics_listen.trim() {
                 "off" | "" => None,
                 raw => Some(raw.parse().map_err(|_| ConfigError {

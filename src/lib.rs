@@ -2,6 +2,7 @@
 //! safety limits. Layers: `grpc` (transport) -> `service` (use cases) ->
 //! `persistence` and `platform` (the ad platform) -> `domain` (pure).
 pub mod alerts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -4,11 +4,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tower::Layer;
 
-use crate::config::{MetaConfig, Settings};
+use crate::config::{MetaConfig, SecurityConfig, Settings};
 use crate::domain::ids::AccountId;
+use crate::grpc::auth::AuthLayer;
 use crate::grpc::{ApprovalsApi, AutoScalerApi, RulesApi, TimeOptimizationApi};
 use crate::pb::approvals_service_server::ApprovalsServiceServer;
 use crate::pb::auto_scaler_service_server::AutoScalerServiceServer;
@@ -31,6 +33,8 @@ pub struct Application {
     state: AppState,
     schedules: Schedules,
     metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
+    auth: AuthLayer,
+    tls: Option<ServerTlsConfig>,
     _sandbox: Option<RunningSandbox>,
 }
 
@@ -100,6 +104,9 @@ impl Application {
     /// Connects to the database, applies migrations and binds the listener
     /// (connections wait in the backlog until `run_until`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        check_exposure(settings.listen, &settings.security)?;
+        let tls = server_tls(&settings.security)?;
+        let auth = AuthLayer::new(&settings.security.tokens);
         let (state, sandbox) = build_state(&settings).await?;
         let incoming = TcpIncoming::bind(settings.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
@@ -114,7 +121,16 @@ impl Application {
             }
             None => None,
         };
-        Ok(Self { schedules: settings.schedules.clone(), metrics_listener, incoming, addr, state, _sandbox: sandbox })
+        Ok(Self {
+            schedules: settings.schedules.clone(),
+            metrics_listener,
+            incoming,
+            addr,
+            state,
+            auth,
+            tls,
+            _sandbox: sandbox,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -160,27 +176,46 @@ impl Application {
         });
         let watchdog = tokio::spawn(watch_database(state.db.clone(), health.clone()));
         let mut scheduler = scheduler::start(state.clone(), &self.schedules).await?;
-        tracing::info!(addr = %self.addr, "serving gRPC");
-        Server::builder()
+        tracing::info!(
+            addr = %self.addr,
+            tls = self.tls.is_some(),
+            authentication = self.auth.enabled(),
+            "serving gRPC"
+        );
+        let mut server = Server::builder();
+        if let Some(tls) = self.tls {
+            server = server.tls_config(tls)?;
+        }
+        // Health and reflection stay open; the four services sit behind the
+        // auth layer, which passes everything through when no token is set.
+        let auth = self.auth;
+        server
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .layer(crate::metrics::GrpcMetricsLayer::new(state.metrics.clone()))
+            .layer(crate::grpc::limits::StatusSizeLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(
+            .add_service(auth.layer(
                 RulesServiceServer::new(RulesApi::new(state.clone())).max_decoding_message_size(MAX_REQUEST_BYTES),
+            ))
+            .add_service(
+                auth.layer(
+                    AutoScalerServiceServer::new(AutoScalerApi::new(state.clone()))
+                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                ),
             )
             .add_service(
-                AutoScalerServiceServer::new(AutoScalerApi::new(state.clone()))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                auth.layer(
+                    ApprovalsServiceServer::new(ApprovalsApi::new(state.clone()))
+                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                ),
             )
             .add_service(
-                ApprovalsServiceServer::new(ApprovalsApi::new(state.clone()))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
-            )
-            .add_service(
-                TimeOptimizationServiceServer::new(TimeOptimizationApi::new(state.clone()))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                auth.layer(
+                    TimeOptimizationServiceServer::new(TimeOptimizationApi::new(state.clone()))
+                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                ),
             )
             .serve_with_incoming_shutdown(self.incoming, shutdown)
             .await?;
@@ -200,6 +235,48 @@ impl Application {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// Refuses to serve beyond loopback without API tokens unless the operator
+/// said `--insecure`: an open port would let anyone change budgets.
+fn check_exposure(listen: SocketAddr, security: &SecurityConfig) -> anyhow::Result<()> {
+    if !security.tokens.is_empty() {
+        if !is_loopback(listen) && security.tls.is_none() {
+            tracing::warn!(%listen, "API tokens travel in plaintext: configure --tls-cert/--tls-key");
+        }
+        return Ok(());
+    }
+    if is_loopback(listen) {
+        return Ok(());
+    }
+    if security.insecure {
+        tracing::warn!(%listen, "--insecure: serving beyond loopback WITHOUT authentication");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {listen} without API tokens: configure AUTOSCALER_AUTH_TOKENS_FILE or \
+         AUTOSCALER_AUTH_TOKENS, listen on loopback (127.0.0.1 / ::1), or pass --insecure (AUTOSCALER_INSECURE=true)"
+    )
+}
+
+/// Loopback, IPv4-mapped IPv6 loopback included.
+fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+/// The rustls server configuration, checked now so that a bad certificate or
+/// key stops the start-up rather than the first handshake.
+fn server_tls(security: &SecurityConfig) -> anyhow::Result<Option<ServerTlsConfig>> {
+    use secrecy::ExposeSecret;
+    let Some(tls) = &security.tls else { return Ok(None) };
+    // ring only: tonic builds its rustls config from the process default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let identity = Identity::from_pem(&tls.cert_pem, tls.key_pem.expose_secret());
+    let config = ServerTlsConfig::new().identity(identity);
+    Server::builder()
+        .tls_config(config.clone())
+        .map_err(|e| anyhow::anyhow!("invalid AUTOSCALER_TLS_CERT / AUTOSCALER_TLS_KEY: {e}"))?;
+    Ok(Some(config))
 }
 
 /// How often the health watchdog pings the database.

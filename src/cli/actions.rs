@@ -200,7 +200,7 @@ pub(super) async fn run(ctx: &Ctx, command: ActionsCommand) -> Result<Outcome, C
     Ok(Outcome::Success)
 }
 
-type Client = ApprovalsServiceClient<tonic::transport::Channel>;
+type Client = ApprovalsServiceClient<super::Connection>;
 
 async fn decide(ctx: &Ctx, client: &mut Client, args: DecideArgs, decision: pb::Decision) -> Result<(), CliError> {
     let req = pb::DecideActionRequest {

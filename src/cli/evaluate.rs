@@ -66,7 +66,7 @@ pub(super) async fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<Outcome, CliErr
 /// failing chunk lists its campaigns as failures and the rest still run, since
 /// the earlier chunks were already applied and must be reported.
 async fn evaluate_chunks(
-    client: &mut AutoScalerServiceClient<tonic::transport::Channel>,
+    client: &mut AutoScalerServiceClient<super::Connection>,
     account: &str,
     campaigns: &[String],
     dry_run: bool,

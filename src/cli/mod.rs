@@ -2,12 +2,16 @@
 //! the generated gRPC clients. Tables for people by default, `--json` for
 //! scripts; errors print the gRPC status code and message.
 use std::fmt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use tonic::transport::Channel;
-use tonic::{Code, Status};
+use secrecy::{ExposeSecret, SecretString};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::{Code, Request, Status};
 
 pub mod actions;
 pub mod cycle;
@@ -36,6 +40,51 @@ pub struct GlobalArgs {
     /// Print the response messages as JSON instead of tables (client commands).
     #[arg(long, global = true)]
     pub json: bool,
+    /// CA certificate (PEM) that signed the server's TLS certificate; the
+    /// connection then uses TLS (`https://`).
+    #[arg(long, global = true, env = "AUTOSCALER_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// API token, sent as `authorization: Bearer <token>`. Prefer the
+    /// environment variable: command lines are visible to other users.
+    #[arg(long, global = true, env = "AUTOSCALER_TOKEN", hide_env_values = true)]
+    pub token: Option<SecretString>,
+}
+
+/// The connection every client command uses: the channel, with the caller's
+/// token added to each request.
+pub(crate) type Connection = InterceptedService<Channel, Credentials>;
+
+/// Adds `authorization: Bearer <token>` to every request when a token is set.
+#[derive(Clone)]
+pub(crate) struct Credentials {
+    header: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(header) = &self.header {
+            request.metadata_mut().insert("authorization", header.clone());
+        }
+        Ok(request)
+    }
+}
+
+impl Credentials {
+    fn new(token: Option<&SecretString>) -> Result<Self, CliError> {
+        let header = match token {
+            None => None,
+            Some(token) => {
+                let mut value: MetadataValue<tonic::metadata::Ascii> =
+                    format!("Bearer {}", token.expose_secret().trim())
+                        .parse()
+                        .map_err(|_| CliError::new(Code::InvalidArgument, "the API token must be printable ASCII"))?;
+                // Kept out of HTTP/2 header compression tables.
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
+        Ok(Self { header })
+    }
 }
 
 /// The client subcommands.
@@ -77,7 +126,9 @@ pub async fn run(command: ClientCommand, global: GlobalArgs) -> ExitCode {
 }
 
 async fn dispatch(command: ClientCommand, global: &GlobalArgs) -> Result<Outcome, CliError> {
-    let ctx = Ctx { channel: connect(&global.server).await?, json: global.json };
+    let channel = connect(&global.server, global.tls_ca.as_deref()).await?;
+    let credentials = Credentials::new(global.token.as_ref())?;
+    let ctx = Ctx { channel: InterceptedService::new(channel, credentials), json: global.json };
     match command {
         ClientCommand::Rules(cmd) => rules::run(&ctx, cmd).await,
         ClientCommand::Evaluate(args) => evaluate::run(&ctx, args).await,
@@ -98,9 +149,9 @@ enum Outcome {
     Partial,
 }
 
-/// What every command needs: the channel to the server and the output mode.
+/// What every command needs: the connection to the server and the output mode.
 struct Ctx {
-    channel: Channel,
+    channel: Connection,
     json: bool,
 }
 
@@ -139,12 +190,35 @@ impl fmt::Display for CliError {
     }
 }
 
-async fn connect(server: &str) -> Result<Channel, CliError> {
-    // `host:port` alone means plaintext HTTP/2, as the server speaks by default.
-    let server = if server.contains("://") { server.to_owned() } else { format!("http://{server}") };
-    let endpoint = Channel::from_shared(server.clone())
+async fn connect(server: &str, tls_ca: Option<&std::path::Path>) -> Result<Channel, CliError> {
+    // `host:port` alone means plaintext HTTP/2, as the server speaks by
+    // default, or TLS when a CA is given.
+    let scheme = if tls_ca.is_some() { "https" } else { "http" };
+    let server = if server.contains("://") { server.to_owned() } else { format!("{scheme}://{server}") };
+    let mut endpoint = Channel::from_shared(server.clone())
         .map_err(|e| CliError::new(Code::InvalidArgument, format!("bad server address {server:?}: {e}")))?
         .connect_timeout(Duration::from_secs(5));
+    match tls_ca {
+        Some(path) => {
+            if !server.starts_with("https://") {
+                return Err(CliError::new(Code::InvalidArgument, "--tls-ca needs an https:// server address"));
+            }
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::new(Code::InvalidArgument, format!("cannot read --tls-ca {}: {e}", path.display()))
+            })?;
+            let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|e| CliError::new(Code::InvalidArgument, format!("bad TLS settings: {e}")))?;
+        }
+        None if server.starts_with("https://") => {
+            return Err(CliError::new(
+                Code::InvalidArgument,
+                "an https:// server needs --tls-ca (AUTOSCALER_TLS_CA): the CA that signed its certificate",
+            ));
+        }
+        None => {}
+    }
     endpoint.connect().await.map_err(|e| {
         let mut cause = e.to_string();
         let mut source = std::error::Error::source(&e);

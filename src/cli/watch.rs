@@ -17,7 +17,7 @@ const MAX_RESUMES: u32 = 5;
 /// Streams events until Ctrl-C (a success), stdout closes, or the stream fails.
 pub(super) async fn run(
     ctx: &Ctx,
-    client: &mut ApprovalsServiceClient<tonic::transport::Channel>,
+    client: &mut ApprovalsServiceClient<super::Connection>,
     args: WatchArgs,
 ) -> Result<(), CliError> {
     let filter = args.filter.to_pb();

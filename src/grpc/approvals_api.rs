@@ -45,16 +45,27 @@ impl ApprovalsApi {
     }
 }
 
-/// Who decides an action. Until callers authenticate it is the request's
-/// `decided_by`; this is the one place to switch to the caller's credentials
-/// (the contract already says the principal wins once it exists).
+/// Who decides an action. With authentication on it is the authenticated
+/// principal, and a `decided_by` in the request is ignored (the contract:
+/// "once callers authenticate, the authenticated principal is recorded
+/// instead"), so nobody can record a decision in someone else's name. With
+/// authentication off (loopback only) the request's `decided_by` is required.
 fn decider(request: &Request<pb::DecideActionRequest>) -> Result<String> {
+    if let Some(principal) = super::authenticated(request) {
+        if !request.get_ref().decided_by.trim().is_empty() {
+            tracing::debug!(principal = %principal.name, "decided_by ignored: the authenticated principal is recorded");
+        }
+        return Ok(principal.name.clone());
+    }
     let raw = request.get_ref().decided_by.trim();
     if raw.is_empty() {
-        return Err(Error::invalid("decided_by", "is required until callers authenticate"));
+        return Err(Error::invalid("decided_by", "is required when callers do not authenticate"));
     }
     if raw.chars().count() > MAX_DECIDED_BY_CHARS {
         return Err(Error::invalid("decided_by", format!("must be at most {MAX_DECIDED_BY_CHARS} characters")));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(Error::invalid("decided_by", "must not contain control characters"));
     }
     Ok(raw.to_owned())
 }
@@ -72,6 +83,11 @@ fn decision_from_pb(req: &pb::DecideActionRequest, decided_by: String) -> Result
     };
     if req.comment.chars().count() > MAX_COMMENT_CHARS {
         return Err(Error::invalid("comment", format!("must be at most {MAX_COMMENT_CHARS} characters")));
+    }
+    // Line breaks and tabs are fine in a comment; NUL and the other control
+    // characters are not (PostgreSQL cannot even store NUL in text).
+    if req.comment.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(Error::invalid("comment", "must not contain control characters other than line breaks and tabs"));
     }
     let comment = (!req.comment.trim().is_empty()).then(|| req.comment.clone());
     Ok(Decision { action_id: req.action_id, verdict, decided_by, comment })

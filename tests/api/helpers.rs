@@ -125,6 +125,7 @@ pub fn test_settings(database_url: String) -> Settings {
         engine: EngineConfig::default(),
         schedules: Default::default(),
         metrics_listen: None,
+        security: Default::default(),
     }
 }
 
@@ -142,8 +143,30 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     start(settings, Some(db)).await
 }
 
+/// Starts the application on `backend` after `adjust` edits the settings, and
+/// connects through the endpoint `endpoint` makes of the bound address (TLS).
+pub async fn spawn_app_with_endpoint(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+    endpoint: impl FnOnce(std::net::SocketAddr) -> tonic::transport::Endpoint,
+) -> TestApp {
+    LazyLock::force(&TRACING);
+    let db = TestDb::create(backend).await;
+    let mut settings = test_settings(db.url.clone());
+    adjust(&mut settings);
+    start_with(settings, Some(db), endpoint).await
+}
+
 /// Builds and serves the application; `db` is dropped (and removed) with it.
 async fn start(settings: Settings, db: Option<TestDb>) -> TestApp {
+    start_with(settings, db, |addr| Channel::from_shared(format!("http://{addr}")).expect("uri")).await
+}
+
+async fn start_with(
+    settings: Settings,
+    db: Option<TestDb>,
+    endpoint: impl FnOnce(std::net::SocketAddr) -> tonic::transport::Endpoint,
+) -> TestApp {
     let app = Application::build(settings).await.expect("application builds");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
@@ -152,7 +175,7 @@ async fn start(settings: Settings, db: Option<TestDb>) -> TestApp {
     tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connects");
+    let channel = endpoint(addr).connect().await.expect("connects");
     TestApp {
         addr,
         metrics_addr,
