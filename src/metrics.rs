@@ -198,7 +198,13 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        // Only our own services' paths become label values: arbitrary paths
+        // from callers must not grow the label set without bound.
+        let path = request.uri().path();
+        let known = ["/autoscaler.v1.", "/grpc.health.v1.", "/grpc.reflection.v1"].iter().any(|p| path.starts_with(p))
+            && path.len() <= 96
+            && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._".contains(&b));
+        let method = if known { path.to_owned() } else { "other".to_owned() };
         let metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(async move {

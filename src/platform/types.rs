@@ -96,7 +96,9 @@ impl BudgetHolder {
             Self::AdSets(ad_sets) => {
                 let mut active = ad_sets.iter().filter(|a| a.active).peekable();
                 active.peek()?;
-                Some(active.map(|a| a.daily_budget_minor).sum())
+                // Checked: an absurd budget from the platform must not wrap
+                // (or panic); it makes the total unknown instead.
+                active.try_fold(0_i64, |sum, a| sum.checked_add(a.daily_budget_minor))
             }
             Self::NoDailyBudget => None,
         }

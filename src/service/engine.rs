@@ -367,9 +367,23 @@ fn metrics_of(perf: Option<&CampaignPerformance>) -> Metrics {
             impressions: p.impressions,
             clicks: p.clicks,
             conversions: p.conversions,
-            ctr_percent: p.ctr_percent,
+            ctr_percent: trusted_ctr(p),
         },
     )
+}
+
+/// Meta's `ctr` is input like any other: outside 0-100 (or not a number) it
+/// is replaced by clicks / impressions, so an absurd figure cannot trigger
+/// an aggressive scale-up.
+fn trusted_ctr(p: &CampaignPerformance) -> f64 {
+    if p.ctr_percent.is_finite() && (0.0..=100.0).contains(&p.ctr_percent) {
+        return p.ctr_percent;
+    }
+    if p.impressions > 0 && p.clicks >= 0 && p.clicks <= p.impressions {
+        p.clicks as f64 * 100.0 / p.impressions as f64
+    } else {
+        0.0
+    }
 }
 
 fn budget_level(holder: &BudgetHolder) -> BudgetLevel {

@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// Largest Graph API answer the client reads (a page of 500 campaigns is well under 1 MiB).
+pub(super) const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+
 use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -137,11 +140,32 @@ impl Transport {
         if let Some(usage) = usage {
             self.gates.observe(account, usage);
         }
-        let result = match response.bytes().await {
-            Ok(bytes) => check_body(status, &bytes).map(|()| Vec::from(bytes)).map_err(|e| e.redacted(self.token())),
-            Err(e) => Err(self.transport_error(e)),
+        let result = match self.read_capped(response).await {
+            Ok(bytes) => check_body(status, &bytes).map(|()| bytes).map_err(|e| e.redacted(self.token())),
+            Err(e) => Err(e),
         };
         (result, usage)
+    }
+
+    /// Reads a body of at most [`MAX_RESPONSE_BYTES`]: a larger answer is an
+    /// error, never a way to exhaust memory.
+    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, PlatformError> {
+        if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(PlatformError::Decode(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(PlatformError::Decode(format!("response larger than {MAX_RESPONSE_BYTES} bytes")));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(body),
+                Err(e) => return Err(self.transport_error(e)),
+            }
+        }
     }
 
     fn transport_error(&self, err: reqwest::Error) -> PlatformError {
