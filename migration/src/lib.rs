@@ -7,6 +7,7 @@ mod m20261125_000010_cycle_slots_and_leases;
 mod m20261201_000001_action_history_indexes;
 mod m20261201_000002_action_event_snapshots;
 mod m20261205_000001_time_of_day;
+mod m20261205_000002_hourly_cell_index;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_action_history_indexes::Migration),
             Box::new(m20261201_000002_action_event_snapshots::Migration),
             Box::new(m20261205_000001_time_of_day::Migration),
+            Box::new(m20261205_000002_hourly_cell_index::Migration),
         ]
     }
 }

@@ -76,7 +76,19 @@ pub async fn upsert(db: &impl ConnectionTrait, rows: &[HourlyRow]) -> Result<()>
          WHEN excluded.revisions > campaign_hourly_stats.revisions THEN excluded.revisions \
          ELSE campaign_hourly_stats.revisions END"
     );
-    for chunk in rows.chunks(CHUNK) {
+    // One statement may not touch a row twice (PostgreSQL refuses): the last
+    // figures of a repeated key win.
+    let mut last: HashMap<(&str, Source, DateTime<Utc>), usize> = HashMap::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        last.insert((r.campaign_id.as_str(), r.source, r.hour_start), i);
+    }
+    let unique: Vec<&HourlyRow> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| last.get(&(r.campaign_id.as_str(), r.source, r.hour_start)) == Some(i))
+        .map(|(_, r)| r)
+        .collect();
+    for chunk in unique.chunks(CHUNK) {
         let models = chunk.iter().map(|r| hourly::ActiveModel {
             account_id: Set(r.account_id.clone()),
             campaign_id: Set(r.campaign_id.clone()),
@@ -243,17 +255,29 @@ impl Default for SourceSums {
     }
 }
 
-/// Per campaign and source, the sums of the hourly rows of the account's
-/// last `lookback_days` days of data (a campaign without rows in them is not
-/// relearned), for the campaigns of `account` from `first` to `last`
+/// The newest local day (since 1970-01-01) with hourly rows of `account`.
+pub async fn last_day(db: &impl ConnectionTrait, account: &str) -> Result<Option<i32>> {
+    let mut sql = RawSql::new(
+        db.get_database_backend(),
+        "SELECT MAX(local_day) AS last_day FROM campaign_hourly_stats WHERE account_id = ",
+    );
+    sql.bind(account.to_owned());
+    Ok(match db.query_one_raw(sql.build()).await? {
+        Some(row) => row.try_get::<Option<i32>>("", "last_day")?,
+        None => None,
+    })
+}
+
+/// Per campaign and source, the sums of the hourly rows from local day
+/// `since_day` on, for the campaigns of `account` from `first` to `last`
 /// (inclusive, in the database's order): one aggregate query grouped by
-/// campaign, source, weekday and hour.
+/// campaign, source, weekday and hour (the order of the index it reads).
 pub async fn weekly_sums(
     db: &impl ConnectionTrait,
     account: &str,
     first: &str,
     last: &str,
-    lookback_days: i32,
+    since_day: i32,
 ) -> Result<HashMap<(String, Source), SourceSums>> {
     const D: &str = "DOUBLE PRECISION";
     let even = "h.local_day % 2 = 0";
@@ -272,10 +296,7 @@ pub async fn weekly_sums(
     let mut sql = RawSql::new(db.get_database_backend(), &text);
     sql.bind(account.to_owned());
     sql.push(" AND h.campaign_id >= ").bind(first.to_owned()).push(" AND h.campaign_id <= ").bind(last.to_owned());
-    // Uncorrelated: evaluated once, whatever plan the database picks.
-    sql.push(" AND h.local_day > (SELECT MAX(local_day) FROM campaign_hourly_stats WHERE account_id = ")
-        .bind(account.to_owned());
-    sql.push(") - ").bind(lookback_days);
+    sql.push(" AND h.local_day >= ").bind(since_day);
     sql.push(" GROUP BY h.campaign_id, h.source, h.day_of_week, h.hour");
     let rows = db.query_all_raw(sql.build()).await?;
     let mut out: HashMap<(String, Source), SourceSums> = HashMap::new();

@@ -109,11 +109,13 @@ pub async fn learn_stored(
     {
         return Err(Error::NotFound { kind: "campaign with hourly data", id: id.to_string() });
     }
+    // The window ends with the account's newest day of data.
+    let since_day = hourly::last_day(db, account.as_str()).await?.unwrap_or(0).saturating_sub(lookback - 1);
     let learned_at = Utc::now();
     let (mut profiles_out, mut skipped) = (Vec::with_capacity(campaigns.len()), Vec::new());
     for chunk in campaigns.chunks(CAMPAIGNS_PER_QUERY) {
         let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else { continue };
-        let sums = hourly::weekly_sums(db, account.as_str(), first, last, lookback).await?;
+        let sums = hourly::weekly_sums(db, account.as_str(), first, last, since_day).await?;
         let mut learned = Vec::with_capacity(chunk.len());
         for id in chunk {
             match choose_metric(&sums, id, min_samples) {

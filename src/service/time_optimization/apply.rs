@@ -153,9 +153,11 @@ async fn apply_object(
     if !existing.is_empty() {
         return Ok(0);
     }
+    // Schedules that have not ended count toward Meta's 50.
+    let now = Utc::now();
     let open = state
         .platform
-        .budget_schedules(account, object, Utc::now().timestamp(), i64::MAX / 2)
+        .budget_schedules(account, object, now.timestamp(), (now + TimeDelta::days(400)).timestamp())
         .await
         .map_err(|e| platform_error(state, account, e))?
         .len();
