@@ -11,15 +11,18 @@
 //! - Sampling variance of `x_h` by the delta method from the hour's own rows
 //!   (`n_h - 1` degrees of freedom), moderated toward a pooled estimate
 //!   (variance proportional to 1 / spend) with [`PRIOR_DF`] degrees of
-//!   freedom, so hours with few rows get a sensible variance.
+//!   freedom, and never below the pooled one: hours whose few rows happen to
+//!   agree (say, no purchase on any of them) are not thereby precise.
 //! - Between-hour variance `tau^2` by DerSimonian-Laird; each hour is shrunk
 //!   toward 1 by `tau^2 / (tau^2 + v_h)`. A flat campaign has `tau^2` near 0,
 //!   so every hour lands near 1 and no peak survives.
-//! - Reliability: Higgins' `I^2 = (Q - df) / Q`, the share of the observed
-//!   hour-to-hour variation that is not sampling noise.
+//! - Reliability: Higgins' `I^2 = (Q - q95) / Q`, the share of the observed
+//!   hour-to-hour variation beyond what noise alone gives 95% of the time
+//!   (`q95`, the 95th percentile of Q without a pattern).
 //! - Consistency: the hourly pattern of even days against odd days
 //!   (precision-weighted Pearson correlation, Spearman-Brown corrected).
-//! - Confidence: `days / (days + 3) * sqrt(I^2 * consistency)`.
+//! - Confidence: `days / (days + 3) * min(I^2, consistency)`: both the
+//!   noise model and the data alone must find the pattern real.
 mod increments;
 mod schedule;
 
@@ -195,7 +198,10 @@ fn estimate(cell: &CellSums, ratio: f64, phi: f64) -> Option<Estimate> {
     let variance = if cell.samples >= 2 {
         let n = cell.samples as f64;
         let direct = cell.rss() / (cell.spend * cell.spend) * n / (n - 1.0) / (ratio * ratio);
-        ((n - 1.0) * direct + PRIOR_DF * pooled) / (n - 1.0 + PRIOR_DF)
+        // Never below the pooled (count-like) variance: an hour whose few
+        // rows happen to agree, e.g. no purchase on any of them, is not
+        // thereby precise.
+        (((n - 1.0) * direct + PRIOR_DF * pooled) / (n - 1.0 + PRIOR_DF)).max(pooled)
     } else {
         pooled
     };
@@ -265,7 +271,9 @@ pub fn learn(metric: Metric, cells: &[CellSums]) -> HourProfile {
     profile.consistency = split_half(&hours, &estimates);
     let days = profile.days;
     let size = days / (days + HALF_CONFIDENCE_DAYS);
-    profile.confidence = (size * (profile.reliability * profile.consistency).sqrt()).clamp(0.0, 1.0);
+    // Two estimates of how much of the pattern is real, one from the noise
+    // model and one from the data alone: the pattern must pass both.
+    profile.confidence = (size * profile.reliability.min(profile.consistency)).clamp(0.0, 1.0);
     (profile.peak_hours, profile.valley_hours) = peaks_and_valleys(&profile.hourly_index);
     profile
 }
@@ -289,7 +297,12 @@ fn between_variance(cells: &[Estimate]) -> Option<(f64, f64)> {
     let df = (cells.len() - 1) as f64;
     let denominator = sum_w - sum_w2 / sum_w;
     let tau2 = if denominator > 0.0 { ((q - df) / denominator).max(0.0) } else { 0.0 };
-    let i2 = if q > df { (q - df) / q } else { 0.0 };
+    // Higgins' I^2 against the 95th percentile of Q when there is no
+    // pattern (normal approximation of chi^2 with df degrees of freedom)
+    // rather than its mean: chance heterogeneity across many campaigns must
+    // not read as a pattern.
+    let q95 = df + 1.645 * (2.0 * df).sqrt();
+    let i2 = if q > q95 { (q - q95) / q } else { 0.0 };
     Some((tau2, i2.clamp(0.0, 1.0)))
 }
 

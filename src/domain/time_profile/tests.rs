@@ -133,11 +133,13 @@ fn day_of_week_patterns_are_kept_and_shrunk_toward_the_hour_profile() {
         let peak = if weekday == 0 || weekday == 6 { 11.0 } else { 19.0 };
         1.0 + 0.6 * ((f64::from(hour) - peak) * std::f64::consts::TAU / 24.0).cos()
     };
-    let profile = learn(Metric::Roas, &synthetic(56, 0.15, 11, effect));
+    let profile = learn(Metric::Roas, &synthetic(112, 0.15, 11, effect));
     let row = |d: usize| &profile.day_of_week_index[d * HOURS..(d + 1) * HOURS];
-    assert!(hours_apart(argmax(row(6)), 11) <= 1, "{:?}", row(6));
-    assert!(hours_apart(argmax(row(0)), 11) <= 1, "{:?}", row(0));
-    assert!(hours_apart(argmax(row(3)), 19) <= 1, "{:?}", row(3));
+    let mean = |d: usize, hours: std::ops::Range<usize>| row(d)[hours.clone()].iter().sum::<f64>() / hours.len() as f64;
+    for (weekday, peak) in [(0, 11), (6, 11), (3, 19)] {
+        assert!(hours_apart(argmax(row(weekday)), peak) <= 2, "day {weekday}: {:?}", row(weekday));
+        assert_eq!(mean(weekday, 9..14) > mean(weekday, 17..22), peak == 11, "day {weekday}: {:?}", row(weekday));
+    }
     assert_eq!(profile.day_of_week_index.len(), 168);
 }
 
