@@ -301,41 +301,43 @@ pub async fn weekly_sums(
     let rows = db.query_all_raw(sql.build()).await?;
     let mut out: HashMap<(String, Source), SourceSums> = HashMap::new();
     for row in &rows {
-        let campaign: String = row.try_get("", "campaign_id")?;
-        let raw_source: String = row.try_get("", "source")?;
+        // By position (the SELECT's order): name lookups cost more than the
+        // statistics on a million-row result.
+        let campaign: String = row.try_get_by_index(0)?;
+        let raw_source: String = row.try_get_by_index(1)?;
         let source = Source::parse(&raw_source)
             .ok_or_else(|| Error::Internal(format!("hourly row of {campaign} has an unknown source {raw_source:?}")))?;
-        let (weekday, hour) = (cell_index(row, "day_of_week", WEEKDAYS)?, cell_index(row, "hour", HOURS)?);
-        let f = |name: &str| -> Result<f64> { Ok(row.try_get::<Option<f64>>("", name)?.unwrap_or(0.0)) };
-        let samples: i64 = row.try_get("", "n")?;
-        let even_samples: i64 = row.try_get::<Option<i64>>("", "en")?.unwrap_or(0);
-        let (spend, spend_sq, even_spend) = (f("s")?, f("ss")?, f("es")?);
+        let (weekday, hour) = (cell_index(row, 2, "day_of_week", WEEKDAYS)?, cell_index(row, 3, "hour", HOURS)?);
+        let f = |i: usize| -> Result<f64> { Ok(row.try_get_by_index::<Option<f64>>(i)?.unwrap_or(0.0)) };
+        let samples: i64 = row.try_get_by_index(4)?;
+        let even_samples: i64 = row.try_get_by_index::<Option<i64>>(13)?.unwrap_or(0);
+        let (spend, spend_sq, even_spend) = (f(5)?, f(8)?, f(14)?);
         let sums = out.entry((campaign, source)).or_default();
         let i = weekday * HOURS + hour;
         sums.samples += samples;
-        sums.revenue_total += f("r")?;
+        sums.revenue_total += f(6)?;
         let base = CellSums { samples, spend, spend_sq, even_samples, even_spend, ..CellSums::default() };
         sums.revenue[i].add(&CellSums {
-            value: f("r")?,
-            value_sq: f("rr")?,
-            value_spend: f("rs")?,
-            even_value: f("er")?,
+            value: f(6)?,
+            value_sq: f(9)?,
+            value_spend: f(10)?,
+            even_value: f(15)?,
             ..base
         });
         sums.clicks[i].add(&CellSums {
-            value: f("c")?,
-            value_sq: f("cc")?,
-            value_spend: f("cs")?,
-            even_value: f("ec")?,
+            value: f(7)?,
+            value_sq: f(11)?,
+            value_spend: f(12)?,
+            even_value: f(16)?,
             ..base
         });
     }
     Ok(out)
 }
 
-/// A weekday or hour column as an index below `bound`.
-fn cell_index(row: &QueryResult, column: &str, bound: usize) -> Result<usize> {
-    let value: i16 = row.try_get("", column)?;
+/// A weekday or hour column (at `index`) as an index below `bound`.
+fn cell_index(row: &QueryResult, index: usize, column: &str, bound: usize) -> Result<usize> {
+    let value: i16 = row.try_get_by_index(index)?;
     usize::try_from(value)
         .ok()
         .filter(|v| *v < bound)
