@@ -263,3 +263,26 @@ async fn dashboard_validates_days_and_account() {
         assert!(empty.by_account.is_empty() && figures.total_increase.is_empty());
     }
 }
+
+#[tokio::test]
+async fn get_dashboard_over_grpc_reports_the_same_figures_and_validates() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        record_fixture(&app).await;
+        let mut client = app.autoscaler.clone();
+        let board = client
+            .get_dashboard(GetDashboardRequest { days: 0, account_id: String::new() })
+            .await
+            .expect("dashboard")
+            .into_inner();
+        assert_figures(board.overall.as_ref().expect("overall"), &overall(), &format!("{backend:?} over gRPC"));
+        assert_figures(&board.by_account["act_1"], &act_1(), &format!("{backend:?} act_1 over gRPC"));
+        for (days, account, field) in [(-1, "", "days"), (367, "", "days"), (7, "act_", "account_id")] {
+            let err = client
+                .get_dashboard(GetDashboardRequest { days, account_id: account.into() })
+                .await
+                .expect_err("invalid");
+            assert_eq!(crate::helpers::invalid_field(&err), field, "{backend:?}");
+        }
+    }
+}
