@@ -66,6 +66,14 @@ pub struct EngineArgs {
     /// Past days fetched from Meta's hourly breakdown when learning; 0 turns the backfill off.
     #[arg(long, env = "AUTOSCALER_TIME_BACKFILL_DAYS", default_value_t = 28)]
     pub time_backfill_days: u32,
+    /// Seconds a cycle lease or an executor's liveness mark lasts without
+    /// renewal: how long a crashed process can block cycles and hold its
+    /// interrupted actions before another process takes over.
+    #[arg(long, env = "AUTOSCALER_LEASE_TTL_SECS", default_value_t = 30)]
+    pub lease_ttl_secs: u64,
+    /// Seconds between renewals of a held lease (less than a third of the TTL).
+    #[arg(long, env = "AUTOSCALER_LEASE_RENEW_SECS", default_value_t = 10)]
+    pub lease_renew_secs: u64,
 }
 
 /// Validated time-of-day settings.
@@ -290,6 +298,8 @@ pub struct EngineConfig {
     pub alert_budget_change_minor: i64,
     /// Time-of-day optimization.
     pub time: TimeConfig,
+    /// Cycle leases and executor liveness marks.
+    pub leases: LeaseConfig,
 }
 
 impl Default for EngineConfig {
@@ -299,7 +309,23 @@ impl Default for EngineConfig {
             webhook_url: None,
             alert_budget_change_minor: 10_000,
             time: TimeConfig::default(),
+            leases: LeaseConfig::default(),
         }
+    }
+}
+
+/// How long leases last and how often their holder renews them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// Lifetime without renewal.
+    pub ttl: std::time::Duration,
+    /// Renewal interval.
+    pub renew_every: std::time::Duration,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self { ttl: std::time::Duration::from_secs(30), renew_every: std::time::Duration::from_secs(10) }
     }
 }
 
@@ -341,11 +367,24 @@ impl EngineArgs {
         if self.time_backfill_days > 366 {
             return Err(ConfigError { setting: "AUTOSCALER_TIME_BACKFILL_DAYS", reason: "must be 0 to 366".into() });
         }
+        if !(3..=3600).contains(&self.lease_ttl_secs) {
+            return Err(ConfigError { setting: "AUTOSCALER_LEASE_TTL_SECS", reason: "must be 3 to 3600".into() });
+        }
+        if self.lease_renew_secs == 0 || self.lease_renew_secs.saturating_mul(3) > self.lease_ttl_secs {
+            return Err(ConfigError {
+                setting: "AUTOSCALER_LEASE_RENEW_SECS",
+                reason: "must be at least 1 and at most a third of AUTOSCALER_LEASE_TTL_SECS".into(),
+            });
+        }
         Ok(EngineConfig {
             approval_ttl: std::time::Duration::from_secs(u64::from(self.approval_ttl_hours) * 3600),
             webhook_url: self.webhook_url,
             alert_budget_change_minor: self.alert_budget_change_minor,
             time: TimeConfig { bounds, lookback_days: self.time_lookback_days, backfill_days: self.time_backfill_days },
+            leases: LeaseConfig {
+                ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
+                renew_every: std::time::Duration::from_secs(self.lease_renew_secs),
+            },
         })
     }
 }

@@ -241,7 +241,7 @@ async fn writes_over_fifty_go_in_batches_of_fifty_and_all_apply() {
     let pause = [BudgetWrite::Pause { campaign_id: ids[0].clone() }];
     assert!(client.write(&account("act_1"), &pause).await.expect("answered")[0].is_ok());
     let read = client.read_objects(&account("act_1"), &ids[..1]).await.expect("read back");
-    assert_eq!(read[&ids[0]].status, "PAUSED");
+    assert_eq!(read[&ids[0]].as_ref().map(|s| s.status.as_str()).ok(), Some("PAUSED"));
 }
 
 #[tokio::test]
@@ -433,7 +433,21 @@ async fn high_usage_pauses_the_account_before_meta_refuses() {
 }
 
 #[tokio::test]
-async fn null_batch_entries_are_retried_alone() {
+async fn null_batch_entries_of_reads_are_retried_alone() {
+    let sandbox = Sandbox::empty();
+    let ids = scripted_account(&sandbox, "act_1", 1_000, 10);
+    let (_running, client) = serve(&sandbox).await;
+    sandbox.time_out_next_batch_ops(3);
+
+    let read = client.read_objects(&account("act_1"), &ids).await.expect("answered");
+
+    assert_eq!(read.len(), 10);
+    assert!(read.values().all(Result::is_ok), "{read:?}");
+    assert_eq!(sandbox.request_counts().of(RequestKind::Batch), 2, "the three null reads were sent again");
+}
+
+#[tokio::test]
+async fn null_batch_entries_of_writes_are_never_sent_again() {
     let sandbox = Sandbox::empty();
     let ids = scripted_account(&sandbox, "act_1", 1_000, 10);
     let (_running, client) = serve(&sandbox).await;
@@ -445,10 +459,64 @@ async fn null_batch_entries_are_retried_alone() {
         .collect();
     let results = client.write(&account("act_1"), &writes).await.expect("answered");
 
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
-    assert_eq!(sandbox.request_counts().of(RequestKind::Batch), 2);
-    assert_eq!(sandbox.writes().len(), 10, "only the three null operations were sent again");
+    // An unanswered write may have landed: it is reported as a timeout (for
+    // the executor to read back), never sent a second time.
+    let timed_out = results.iter().filter(|r| matches!(r, Err(PlatformError::Timeout))).count();
+    assert_eq!(timed_out, 3, "{results:?}");
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 7);
+    assert_eq!(sandbox.request_counts().of(RequestKind::Batch), 1);
+    assert_eq!(sandbox.writes().len(), 7, "no write was sent twice");
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_is_not_sent_again() {
+    let sandbox = Sandbox::empty();
+    let ids = scripted_account(&sandbox, "act_1", 1_000, 2);
+    let (_running, client) = serve(&sandbox).await;
+    sandbox.lose_write_answers(1);
+
+    let writes: Vec<BudgetWrite> = ids
+        .iter()
+        .map(|id| BudgetWrite::SetDailyBudget { object_id: id.clone(), daily_budget_minor: 12_300 })
+        .collect();
+    let outcome = client.write(&account("act_1"), &writes).await;
+
+    // A bare 502 says nothing about the writes: no retry, and they did land.
+    assert!(matches!(outcome, Err(PlatformError::Http { status: 502 })), "{outcome:?}");
+    assert_eq!(sandbox.request_counts().of(RequestKind::Batch), 1, "the batch was sent once");
+    assert_eq!(sandbox.writes().len(), 2);
     assert!(ids.iter().all(|id| sandbox.daily_budget(id) == Some(12_300)));
+}
+
+#[tokio::test]
+async fn a_timed_out_write_batch_is_not_sent_again() {
+    let sandbox = Sandbox::empty();
+    let ids = scripted_account(&sandbox, "act_1", 1_000, 2);
+    let running = sandbox.start().await.expect("sandbox");
+    let mut settings = fast(&running);
+    settings.request_timeout = Duration::from_millis(300);
+    let client = MetaClient::new(settings).expect("client");
+    sandbox.answer_writes_late(1, Duration::from_secs(2));
+
+    let writes = [BudgetWrite::SetDailyBudget { object_id: ids[0].clone(), daily_budget_minor: 12_300 }];
+    let outcome = client.write(&account("act_1"), &writes).await;
+
+    assert!(matches!(outcome, Err(PlatformError::Timeout)), "{outcome:?}");
+    assert_eq!(sandbox.request_counts().of(RequestKind::Batch), 1, "a timed-out write is never resent");
+    assert_eq!(sandbox.daily_budget(&ids[0]), Some(12_300), "the write landed all the same");
+}
+
+#[tokio::test]
+async fn one_objects_failed_read_leaves_the_others_readable() {
+    let sandbox = Sandbox::empty();
+    let ids = scripted_account(&sandbox, "act_1", 1_000, 3);
+    let (_running, client) = serve(&sandbox).await;
+    sandbox.fail_reads_of(&ids[1], MetaErrorSpec::permanent(200, None, "Permissions error"));
+
+    let read = client.read_objects(&account("act_1"), &ids).await.expect("answered");
+
+    assert!(read[&ids[0]].is_ok() && read[&ids[2]].is_ok(), "{read:?}");
+    assert!(matches!(read[&ids[1]], Err(PlatformError::Api { code: 200, .. })), "{read:?}");
 }
 
 #[tokio::test]
@@ -468,8 +536,8 @@ async fn a_write_that_does_not_stick_is_caught_by_reading_back() {
     let mut wanted = ids.clone();
     wanted.push("999999".into());
     let read = client.read_objects(&account("act_1"), &wanted).await.expect("read back");
-    assert_eq!(read[&ids[0]].daily_budget_minor, Some(10_000), "the lost write shows");
-    assert_eq!(read[&ids[1]].daily_budget_minor, Some(15_000));
+    assert_eq!(read[&ids[0]].as_ref().ok().and_then(|s| s.daily_budget_minor), Some(10_000), "the lost write shows");
+    assert_eq!(read[&ids[1]].as_ref().ok().and_then(|s| s.daily_budget_minor), Some(15_000));
     assert!(!read.contains_key("999999"), "unknown objects are absent");
     assert!(sandbox.writes().iter().any(|w| w.object_id == ids[0] && !w.applied));
 }

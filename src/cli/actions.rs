@@ -117,6 +117,8 @@ pub enum StatusArg {
     Approved,
     /// Being written to the platform.
     Executing,
+    /// Sent, outcome not confirmed yet; the next cycle reads the platform.
+    Unconfirmed,
     /// Written and read back.
     Executed,
     /// Could not be applied.
@@ -156,6 +158,7 @@ impl FilterArgs {
             StatusArg::PendingApproval => pb::ActionStatus::PendingApproval,
             StatusArg::Approved => pb::ActionStatus::Approved,
             StatusArg::Executing => pb::ActionStatus::Executing,
+            StatusArg::Unconfirmed => pb::ActionStatus::Unconfirmed,
             StatusArg::Executed => pb::ActionStatus::Executed,
             StatusArg::Failed => pb::ActionStatus::Failed,
             StatusArg::Rejected => pb::ActionStatus::Rejected,

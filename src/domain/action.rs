@@ -55,6 +55,11 @@ pub enum ActionStatus {
     Approved,
     /// Claimed by one executor.
     Executing,
+    /// Sent to the platform, but its outcome could not be confirmed (the
+    /// answer timed out or the read-back failed). Never "failed": the write
+    /// may have landed. The next cycle reads the platform and settles it
+    /// before deciding the campaign again.
+    Unconfirmed,
     /// Applied and confirmed.
     Executed,
     /// Could not be applied.
@@ -69,10 +74,11 @@ pub enum ActionStatus {
 
 impl ActionStatus {
     /// Every status, in a fixed order.
-    pub const ALL: [ActionStatus; 8] = [
+    pub const ALL: [ActionStatus; 9] = [
         Self::PendingApproval,
         Self::Approved,
         Self::Executing,
+        Self::Unconfirmed,
         Self::Executed,
         Self::Failed,
         Self::Rejected,
@@ -86,6 +92,7 @@ impl ActionStatus {
             Self::PendingApproval => "pending_approval",
             Self::Approved => "approved",
             Self::Executing => "executing",
+            Self::Unconfirmed => "unconfirmed",
             Self::Executed => "executed",
             Self::Failed => "failed",
             Self::Rejected => "rejected",
@@ -110,7 +117,10 @@ impl ActionStatus {
         use ActionStatus::*;
         matches!(
             (self, to),
-            (PendingApproval, Approved | Rejected | Expired) | (Approved, Executing) | (Executing, Executed | Failed)
+            (PendingApproval, Approved | Rejected | Expired)
+                | (Approved, Executing)
+                | (Executing, Executed | Failed | Unconfirmed)
+                | (Unconfirmed, Executed | Failed)
         )
     }
 }
@@ -227,6 +237,10 @@ pub struct ActionRecord {
     pub executed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// When it last changed.
     pub updated_at: chrono::DateTime<chrono::Utc>,
+    /// How an unconfirmed or interrupted execution was settled (what the
+    /// platform showed when it was read), or which ad sets took a partly
+    /// applied change.
+    pub resolution: Option<String>,
 }
 
 #[cfg(test)]
@@ -258,5 +272,9 @@ mod tests {
         assert!(ActionStatus::PendingApproval.can_move_to(ActionStatus::Approved));
         assert!(!ActionStatus::PendingApproval.can_move_to(ActionStatus::Executing));
         assert!(!ActionStatus::Approved.can_move_to(ActionStatus::Executed));
+        // An unconfirmed write is settled by a read, never sent again.
+        assert!(ActionStatus::Executing.can_move_to(ActionStatus::Unconfirmed));
+        assert!(!ActionStatus::Unconfirmed.can_move_to(ActionStatus::Executing));
+        assert!(!ActionStatus::Unconfirmed.is_final());
     }
 }

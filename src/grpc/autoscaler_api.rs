@@ -1,4 +1,6 @@
 //! `AutoScalerService`: evaluate campaigns, run cycles, dashboard, replay rules.
+use std::time::Duration;
+
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -66,7 +68,31 @@ fn report_to_pb(report: &CycleReport) -> pb::RunCycleResponse {
         failures: report.failures.iter().map(failure_to_pb).collect(),
         profiles_learned: report.profiles_learned,
         evaluations: report.evaluations.iter().map(evaluation_to_pb).collect(),
+        unconfirmed: report.unconfirmed,
+        still_running: false,
     }
+}
+
+/// The caller's deadline from the `grpc-timeout` header, if it sent one.
+fn caller_deadline<T>(request: &Request<T>) -> Option<Duration> {
+    let raw = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// How long before the caller's deadline the answer is sent: enough for it
+/// to travel back.
+fn answer_margin(deadline: Duration) -> Duration {
+    (deadline / 10).clamp(Duration::from_millis(100), Duration::from_secs(2))
 }
 
 #[tonic::async_trait]
@@ -122,6 +148,8 @@ impl AutoScalerService for AutoScalerApi {
 
     #[tracing::instrument(skip_all)]
     async fn run_cycle(&self, request: Request<pb::RunCycleRequest>) -> Result<Response<pb::RunCycleResponse>, Status> {
+        let deadline = caller_deadline(&request);
+        let started_at = chrono::Utc::now();
         let req = request.into_inner();
         let mode = match pb::CycleMode::try_from(req.mode).map_err(|_| Error::invalid("mode", "unknown cycle mode"))? {
             pb::CycleMode::Unspecified | pb::CycleMode::Optimize => CycleMode::Optimize,
@@ -132,8 +160,35 @@ impl AutoScalerService for AutoScalerApi {
         for (i, raw) in req.account_ids.iter().enumerate() {
             accounts.push(AccountId::parse(raw, &format!("account_ids[{i}]"))?);
         }
-        let report = cycle::run_cycle(&self.state, mode, req.dry_run, &accounts).await?;
-        Ok(Response::new(report_to_pb(&report)))
+        // The cycle runs in a task of its own: it finishes (and releases its
+        // lease, and records its end) whatever the caller does.
+        let state = self.state.clone();
+        let dry_run = req.dry_run;
+        let (started_tx, mut started_rx) = tokio::sync::oneshot::channel();
+        let mut cycle = tokio::spawn(async move {
+            cycle::run_cycle_reporting(&state, mode, dry_run, &accounts, Some(started_tx)).await
+        });
+        let wait = deadline.map(|d| d.saturating_sub(answer_margin(d)));
+        let finished = match wait {
+            None => Some((&mut cycle).await),
+            Some(wait) => tokio::time::timeout(wait, &mut cycle).await.ok(),
+        };
+        match finished {
+            Some(joined) => {
+                let report = joined.map_err(|e| Error::Internal(format!("the cycle task failed: {e}")))??;
+                Ok(Response::new(report_to_pb(&report)))
+            }
+            None => {
+                let cycle_id = started_rx.try_recv().unwrap_or_default();
+                tracing::info!(cycle_id, "the caller's deadline is near; the cycle goes on in the background");
+                Ok(Response::new(pb::RunCycleResponse {
+                    cycle_id,
+                    start_time: Some(convert::timestamp(started_at)),
+                    still_running: true,
+                    ..Default::default()
+                }))
+            }
+        }
     }
 
     #[tracing::instrument(skip_all)]

@@ -228,6 +228,7 @@ pub fn action_status_to_pb(s: ActionStatus) -> pb::ActionStatus {
         ActionStatus::PendingApproval => pb::ActionStatus::PendingApproval,
         ActionStatus::Approved => pb::ActionStatus::Approved,
         ActionStatus::Executing => pb::ActionStatus::Executing,
+        ActionStatus::Unconfirmed => pb::ActionStatus::Unconfirmed,
         ActionStatus::Executed => pb::ActionStatus::Executed,
         ActionStatus::Failed => pb::ActionStatus::Failed,
         ActionStatus::Rejected => pb::ActionStatus::Rejected,
@@ -305,6 +306,7 @@ pub fn action_to_pb(r: &ActionRecord) -> pb::ScalingAction {
         decide_time: r.decided_at.map(timestamp),
         execute_time: r.executed_at.map(timestamp),
         update_time: Some(timestamp(r.updated_at)),
+        resolution: r.resolution.clone().unwrap_or_default(),
         ..new_action_to_pb(&r.action)
     }
 }

@@ -41,6 +41,7 @@ pub(crate) fn to_domain(m: scaling_action::Model) -> Result<ActionRecord> {
         decided_at: m.decided_at,
         executed_at: m.executed_at,
         updated_at: m.updated_at,
+        resolution: m.resolution,
         action: NewAction {
             account_id: m.account_id,
             campaign_id: m.campaign_id,
@@ -105,6 +106,7 @@ fn to_active(a: &NewAction, now: DateTime<Utc>) -> scaling_action::ActiveModel {
         decided_at: Set(None),
         executed_at: Set(None),
         updated_at: Set(now),
+        resolution: Set(None),
         ..Default::default()
     }
 }
@@ -174,6 +176,13 @@ pub struct TransitionFields {
     pub decided: bool,
     /// Set `executed_at` to now.
     pub executed: bool,
+    /// Set `executed_at` to this time (the best knowledge of when a change
+    /// reached the platform); wins over `executed`.
+    pub executed_at: Option<DateTime<Utc>>,
+    /// Clear `executed_at`: a change thought possibly applied was not.
+    pub clear_executed_at: bool,
+    /// How an unconfirmed or interrupted execution was settled.
+    pub resolution: Option<String>,
     /// The failure, for `failed`.
     pub error: Option<String>,
     /// Claim token of the executor that owns the action.
@@ -219,8 +228,15 @@ pub async fn transition_many(
         if fields.decided {
             update = update.col_expr(Column::DecidedAt, Expr::value(now));
         }
-        if fields.executed {
+        if let Some(at) = fields.executed_at {
+            update = update.col_expr(Column::ExecutedAt, Expr::value(at));
+        } else if fields.executed {
             update = update.col_expr(Column::ExecutedAt, Expr::value(now));
+        } else if fields.clear_executed_at {
+            update = update.col_expr(Column::ExecutedAt, Expr::value(Option::<DateTime<Utc>>::None));
+        }
+        if let Some(resolution) = &fields.resolution {
+            update = update.col_expr(Column::Resolution, Expr::value(resolution.clone()));
         }
         if let Some(error) = &fields.error {
             update = update.col_expr(Column::Error, Expr::value(error.clone()));
@@ -277,8 +293,10 @@ pub async fn in_status(
     query.order_by_asc(Column::Id).limit(limit).all(db).await?.into_iter().map(to_domain).collect()
 }
 
-/// For each campaign of `account_id`, when its budget was last changed by an
-/// executed action (the cooldown's input). One aggregate query.
+/// For each campaign of `account_id`, when its budget was last changed (the
+/// cooldown's input): every budget action that reached the platform counts,
+/// whatever its recorded outcome (executed, partly applied, or unconfirmed
+/// and possibly applied). One aggregate query.
 pub async fn last_budget_changes(
     db: &impl ConnectionTrait,
     account_id: &str,
@@ -290,7 +308,7 @@ pub async fn last_budget_changes(
         .column(Column::CampaignId)
         .column_as(Column::ExecutedAt.max(), "last_change")
         .filter(Column::AccountId.eq(account_id))
-        .filter(Column::Status.eq(ActionStatus::Executed.as_str()))
+        .filter(Column::ExecutedAt.is_not_null())
         .filter(Column::ActionType.is_in(budget_types))
         .group_by(Column::CampaignId)
         .into_tuple()
@@ -299,13 +317,16 @@ pub async fn last_budget_changes(
     Ok(rows.into_iter().filter_map(|(campaign, at)| at.map(|at| (campaign, at))).collect())
 }
 
-/// Open actions (pending approval, approved or executing) of an account by
-/// campaign: a campaign with one is not decided again until it closes.
+/// Open actions (pending approval, approved, executing or unconfirmed) of an
+/// account by campaign: a campaign with one is not decided again until it
+/// closes.
 pub async fn open_by_campaign(
     db: &impl ConnectionTrait,
     account_id: &str,
 ) -> Result<HashMap<String, (i64, ActionStatus)>> {
-    let open = [ActionStatus::PendingApproval, ActionStatus::Approved, ActionStatus::Executing].map(|s| s.as_str());
+    let open =
+        [ActionStatus::PendingApproval, ActionStatus::Approved, ActionStatus::Executing, ActionStatus::Unconfirmed]
+            .map(|s| s.as_str());
     let rows: Vec<(i64, String, String)> = Actions::find()
         .select_only()
         .column(Column::Id)
@@ -320,6 +341,23 @@ pub async fn open_by_campaign(
         .into_iter()
         .filter_map(|(id, campaign, status)| ActionStatus::parse(&status).map(|s| (campaign, (id, s))))
         .collect())
+}
+
+/// Actions whose outcome is not settled, with their claim tokens:
+/// `unconfirmed` ones, and `executing` ones (the caller tells abandoned claims
+/// from live ones), oldest first.
+pub async fn unsettled(db: &impl ConnectionTrait) -> Result<Vec<(ActionRecord, Option<String>)>> {
+    Actions::find()
+        .filter(Column::Status.is_in([ActionStatus::Executing.as_str(), ActionStatus::Unconfirmed.as_str()]))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let token = m.claim_token.clone();
+            to_domain(m).map(|r| (r, token))
+        })
+        .collect()
 }
 
 /// Executing actions whose claim is older than `stale_before`: left behind by

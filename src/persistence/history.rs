@@ -181,7 +181,8 @@ pub async fn events_between(
         "SELECT a.*, e.seq AS ev_seq, e.kind AS ev_kind, e.status AS ev_status, e.created_at AS ev_time, \
          e.action_decided_by AS ev_decided_by, e.action_decision_comment AS ev_decision_comment, \
          e.action_error AS ev_error, e.action_decided_at AS ev_decided_at, \
-         e.action_executed_at AS ev_executed_at, e.action_updated_at AS ev_updated_at \
+         e.action_executed_at AS ev_executed_at, e.action_updated_at AS ev_updated_at, \
+         e.action_resolution AS ev_resolution \
          FROM action_events e JOIN scaling_actions a ON a.id = e.action_id WHERE e.seq > ",
     );
     sql.bind(after).push(" AND e.seq <= ").bind(up_to);
@@ -226,6 +227,7 @@ pub async fn events_between(
         action.error = row.try_get("", "ev_error")?;
         action.decided_at = row.try_get("", "ev_decided_at")?;
         action.executed_at = row.try_get("", "ev_executed_at")?;
+        action.resolution = row.try_get("", "ev_resolution")?;
         action.updated_at = row.try_get::<Option<DateTime<Utc>>>("", "ev_updated_at")?.unwrap_or(event_time);
         events.push(ActionEvent { sequence, kind, event_time, action });
     }

@@ -37,3 +37,64 @@ pub async fn release(db: &impl ConnectionTrait, name: &str, holder: &str) -> Res
         .await?;
     Ok(())
 }
+
+/// Extends lease `name` only while `holder` still has it: a lease that was
+/// released, or taken over after it expired, is never taken back by a late
+/// renewal. `false` when the holder no longer has it.
+pub async fn renew(db: &impl ConnectionTrait, name: &str, holder: &str, ttl: TimeDelta) -> Result<bool> {
+    let result = Leases::update_many()
+        .col_expr(Column::ExpiresAt, Expr::value(Utc::now() + ttl))
+        .filter(Column::Name.eq(name))
+        .filter(Column::Holder.eq(holder))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Name of the liveness mark of executor instance `instance`.
+pub fn liveness_name(instance: &str) -> String {
+    format!("instance:{instance}")
+}
+
+/// Marks `instance` alive for `ttl` (inserting its row the first time). Old
+/// marks of instances gone for a day are removed on the way.
+pub async fn mark_alive(db: &impl ConnectionTrait, instance: &str, ttl: TimeDelta) -> Result<()> {
+    let now = Utc::now();
+    let name = liveness_name(instance);
+    let model = super::entity::lease::ActiveModel {
+        name: sea_orm::ActiveValue::Set(name),
+        holder: sea_orm::ActiveValue::Set(Some(instance.to_owned())),
+        expires_at: sea_orm::ActiveValue::Set(Some(now + ttl)),
+    };
+    Leases::insert(model)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(Column::Name)
+                .update_columns([Column::Holder, Column::ExpiresAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Leases::delete_many()
+        .filter(Column::Name.starts_with("instance:"))
+        .filter(Column::ExpiresAt.lt(now - TimeDelta::days(1)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Which of `instances` are marked alive now.
+pub async fn alive(db: &impl ConnectionTrait, instances: &[String]) -> Result<std::collections::HashSet<String>> {
+    if instances.is_empty() {
+        return Ok(Default::default());
+    }
+    let names: Vec<String> = instances.iter().map(|i| liveness_name(i)).collect();
+    let rows =
+        Leases::find().filter(Column::Name.is_in(names)).filter(Column::ExpiresAt.gt(Utc::now())).all(db).await?;
+    Ok(rows.into_iter().filter_map(|m| m.holder).collect())
+}
+
+/// Who holds lease `name` and until when, if anyone does.
+pub async fn holder(db: &impl ConnectionTrait, name: &str) -> Result<Option<(String, chrono::DateTime<Utc>)>> {
+    let row = Leases::find_by_id(name.to_owned()).one(db).await?;
+    Ok(row.and_then(|m| m.holder.zip(m.expires_at)))
+}

@@ -8,5 +8,5 @@ pub mod types;
 pub use meta::{MetaClient, MetaSettings, PlatformError};
 pub use types::{
     AccountInfo, AdSetBudget, BudgetHolder, BudgetWrite, CampaignPerformance, CampaignState, InsightsWindow,
-    ObjectState, split_ad_sets,
+    ObjectReads, ObjectState, split_ad_sets,
 };

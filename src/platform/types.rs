@@ -227,6 +227,11 @@ impl BudgetWrite {
     }
 }
 
+/// Object states read through the batch API, each object on its own: a
+/// state, or the error of that object's read; objects that do not exist are
+/// absent.
+pub type ObjectReads = std::collections::HashMap<String, Result<ObjectState, crate::platform::PlatformError>>;
+
 /// The current state of a campaign or ad set, read back after writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectState {

@@ -66,6 +66,8 @@ pub struct CycleReport {
     pub pending_approval: i64,
     /// Failed executions.
     pub failed: i64,
+    /// Executions whose outcome could not be confirmed (settled next cycle).
+    pub unconfirmed: i64,
     /// Pending actions expired.
     pub expired: i64,
     /// What could not be evaluated.
@@ -103,30 +105,83 @@ pub async fn covered_accounts(state: &AppState, only: &[AccountId]) -> Result<Ve
 
 /// Name of the lease that keeps cycles of all replicas from overlapping.
 const CYCLE_LEASE: &str = "cycle";
-/// How long a cycle lease lasts without renewal; a crashed holder blocks
-/// others at most this long.
-const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Runs one cycle now (on demand). `Err(FailedPrecondition)` if a cycle is
 /// already running here or on another replica. A dry run reads only, so it
 /// neither waits for nor blocks real cycles.
 #[tracing::instrument(skip_all, fields(mode = mode.as_str(), dry_run))]
 pub async fn run_cycle(state: &AppState, mode: CycleMode, dry_run: bool, only: &[AccountId]) -> Result<CycleReport> {
+    run_cycle_reporting(state, mode, dry_run, only, None).await
+}
+
+/// [`run_cycle`], telling `started` the cycle's id as soon as it is recorded
+/// (so a caller that cannot wait for the end can say which cycle to look up).
+pub async fn run_cycle_reporting(
+    state: &AppState,
+    mode: CycleMode,
+    dry_run: bool,
+    only: &[AccountId],
+    started: Option<tokio::sync::oneshot::Sender<i64>>,
+) -> Result<CycleReport> {
     if dry_run {
         if mode != CycleMode::Optimize {
             return Err(Error::invalid("dry_run", "learning stores profiles: a dry run covers mode optimize only"));
         }
         return optimize(state, 0, true, only, Utc::now()).await;
     }
-    run_exclusive(state, mode, only, None)
-        .await?
-        .ok_or_else(|| Error::FailedPrecondition("a cycle is already running".into()))
+    match run_exclusive(state, mode, only, None, started).await? {
+        Some(report) => Ok(report),
+        None => Err(Error::FailedPrecondition(busy_message(state).await)),
+    }
+}
+
+/// Why a cycle cannot start now: who holds the cycle lease and until when.
+async fn busy_message(state: &AppState) -> String {
+    match leases::holder(&state.db, CYCLE_LEASE).await {
+        Ok(Some((holder, until))) if until > Utc::now() => format!(
+            "a cycle is already running (held by {holder} until {}; a crashed holder's lease lapses by then)",
+            until.format("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        _ => "a cycle is already running in this process".to_owned(),
+    }
 }
 
 /// Runs the scheduled cycle of `slot` unless a cycle is running or another
 /// replica already ran (or runs) this slot: then `Ok(None)`.
 pub async fn run_scheduled(state: &AppState, mode: CycleMode, slot: &str) -> Result<Option<CycleReport>> {
-    run_exclusive(state, mode, &[], Some(slot)).await
+    run_exclusive(state, mode, &[], Some(slot), None).await
+}
+
+/// Renews the cycle lease while it lives; stops when dropped, so a cycle
+/// that ends (or is dropped) never leaves a renewal behind.
+struct LeaseRenewal(tokio::task::JoinHandle<()>);
+
+impl Drop for LeaseRenewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn renew_lease(state: &AppState, holder: &str, ttl: chrono::TimeDelta) -> LeaseRenewal {
+    let db = state.db.clone();
+    let holder = holder.to_owned();
+    let every = state.engine.leases.renew_every;
+    LeaseRenewal(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match leases::renew(&db, CYCLE_LEASE, &holder, ttl).await {
+                Ok(true) => {}
+                // Released or taken over: never take it back.
+                Ok(false) => {
+                    tracing::warn!("the cycle lease was lost; not renewing it");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot renew the cycle lease"),
+            }
+        }
+    }))
 }
 
 async fn run_exclusive(
@@ -134,36 +189,27 @@ async fn run_exclusive(
     mode: CycleMode,
     only: &[AccountId],
     slot: Option<&str>,
+    started: Option<tokio::sync::oneshot::Sender<i64>>,
 ) -> Result<Option<CycleReport>> {
     let Ok(_local) = state.cycle_lock.try_lock() else {
         return Ok(None);
     };
     let holder = replica_name();
-    if !leases::acquire(&state.db, CYCLE_LEASE, &holder, LEASE_TTL).await? {
+    let ttl = chrono::TimeDelta::from_std(state.engine.leases.ttl).unwrap_or(chrono::TimeDelta::seconds(30));
+    if !leases::acquire(&state.db, CYCLE_LEASE, &holder, ttl).await? {
         return Ok(None);
     }
     // Keep the lease while the cycle runs; it lapses by itself if we crash.
-    let renewer = {
-        let db = state.db.clone();
-        let holder = holder.clone();
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval((LEASE_TTL / 3).to_std().unwrap_or(std::time::Duration::from_secs(60)));
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = leases::acquire(&db, CYCLE_LEASE, &holder, LEASE_TTL).await {
-                    tracing::warn!(error = %e, "cannot renew the cycle lease");
-                }
-            }
-        })
-    };
+    let renewal = renew_lease(state, &holder, ttl);
     let result = async {
         let started_at = Utc::now();
         let Some(cycle_id) = cycles::start(&state.db, mode.as_str(), &holder, slot).await? else {
             tracing::info!(slot, "another replica already ran this scheduled cycle");
             return Ok(None);
         };
+        if let Some(started) = started {
+            let _ = started.send(cycle_id);
+        }
         let result = run_mode(state, mode, cycle_id, only, started_at).await;
         let seconds = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
         state.metrics.cycle_seconds.observe(seconds);
@@ -178,7 +224,7 @@ async fn run_exclusive(
         result.map(Some)
     }
     .await;
-    renewer.abort();
+    drop(renewal);
     if let Err(e) = leases::release(&state.db, CYCLE_LEASE, &holder).await {
         tracing::warn!(error = %e, "cannot release the cycle lease; it expires by itself");
     }
@@ -194,9 +240,10 @@ async fn optimize(
 ) -> Result<CycleReport> {
     let mut report = optimize_report(cycle_id, started_at);
     if !dry_run {
-        // Finish what earlier cycles (or a crash) left behind first.
-        for record in executor::resolve_abandoned(state).await? {
-            tracing::info!(action_id = record.id, status = record.status.as_str(), "resolved an interrupted action");
+        // Settle what earlier cycles (or a crash) left unconfirmed first, by
+        // reading the platform: their campaigns are decided again only then.
+        for record in executor::settle_unsettled(state).await? {
+            tracing::info!(action_id = record.id, status = record.status.as_str(), "settled an unconfirmed action");
         }
         // Pending approvals older than the TTL are stale: expire them first.
         report.expired += super::approvals::expire_stale(state).await?.len() as i64;
@@ -301,6 +348,7 @@ fn optimize_report(cycle_id: i64, started_at: DateTime<Utc>) -> CycleReport {
         executed: 0,
         pending_approval: 0,
         failed: 0,
+        unconfirmed: 0,
         expired: 0,
         failures: Vec::new(),
         evaluations: Vec::new(),
@@ -358,6 +406,7 @@ fn count_final(report: &mut CycleReport, statuses: impl Iterator<Item = ActionSt
             ActionStatus::Executed => report.executed += 1,
             ActionStatus::PendingApproval => report.pending_approval += 1,
             ActionStatus::Failed => report.failed += 1,
+            ActionStatus::Unconfirmed => report.unconfirmed += 1,
             ActionStatus::Expired => report.expired += 1,
             _ => {}
         }
@@ -371,6 +420,7 @@ fn summary_json(report: &CycleReport) -> String {
         "executed": report.executed,
         "pending_approval": report.pending_approval,
         "failed": report.failed,
+        "unconfirmed": report.unconfirmed,
         "expired": report.expired,
         "failures": report.failures.len(),
         "profiles_learned": report.profiles_learned,
@@ -380,8 +430,7 @@ fn summary_json(report: &CycleReport) -> String {
     .to_string()
 }
 
-/// This process's name in cycle records: host and pid.
+/// This process's name in cycle records and leases: host, pid and start time.
 pub fn replica_name() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    super::liveness::instance().to_owned()
 }

@@ -1,18 +1,22 @@
 //! The executor: applies approved actions to the ad platform exactly once.
 //!
 //! An action is claimed by one conditional update (approved -> executing, with
-//! a claim token), so two executors, a retry or a crash-and-restart can never
-//! apply it twice. Before writing, the platform's current budget must still
-//! equal the action's old budget (a budget someone changed by hand is never
-//! overwritten). After writing, the budget is read back: a write that did not
-//! stick fails the action. An action found in `executing` after a crash is
-//! resolved by reading the platform, never by writing again.
+//! a claim token naming this instance), so two executors, a retry or a
+//! crash-and-restart can never apply it twice. Right before writing, the
+//! objects about to change are read again: a budget or status someone changed
+//! by hand since the decision is never overwritten, and a paused campaign is
+//! never scaled. After writing, every object is read back on its own.
+//!
+//! An outcome the executor cannot confirm (the write's answer timed out or was
+//! lost, the read-back failed) is recorded `unconfirmed`, never `failed`: the
+//! write may have landed. Writes are never sent again blindly; the next cycle
+//! settles unconfirmed actions, and actions abandoned in `executing` by a
+//! crashed instance, by reading the platform before it decides again.
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use super::AppState;
+use super::{AppState, liveness};
 use crate::domain::action::{ActionRecord, ActionStatus, ActionType};
 use crate::domain::decision::check_account_cap;
 use crate::domain::ids::{AccountId, CampaignId};
@@ -20,21 +24,12 @@ use crate::domain::money::format_minor;
 use crate::domain::rule::applicable_rule;
 use crate::error::Result;
 use crate::persistence::actions::{self, TransitionFields};
-use crate::persistence::rules;
-use crate::platform::{BudgetWrite, CampaignState, ObjectState, PlatformError};
+use crate::persistence::{leases, rules};
+use crate::platform::{BudgetHolder, BudgetWrite, CampaignState, ObjectReads, ObjectState, PlatformError};
 
-/// An `executing` claim older than this is considered abandoned by a crash.
+/// A claim in a token of another form than this version's (`<instance>#<n>`)
+/// is taken for abandoned once it is this old.
 pub const STALE_CLAIM: TimeDelta = TimeDelta::minutes(10);
-
-fn claim_token() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}-{}",
-        std::process::id(),
-        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Executes the given approved actions (read the platform, claim, re-check,
 /// write, read back) and returns their final records. Actions that are not
@@ -64,14 +59,35 @@ pub async fn execute_approved(state: &AppState, action_ids: &[i64]) -> Result<Ve
 }
 
 /// What happened to one claimed action.
+#[derive(Debug, Clone, PartialEq)]
 enum Verdict {
+    /// Every write landed and was read back.
     Executed,
-    Failed(String),
+    /// Nothing was applied, or only part of it (`partly` names what took it).
+    Failed { error: String, partly: Option<String> },
+    /// Sent, but whether it landed is not known.
+    Unconfirmed(String),
+}
+
+impl Verdict {
+    fn failed(error: impl Into<String>) -> Self {
+        Self::Failed { error: error.into(), partly: None }
+    }
+}
+
+/// An action that passed its checks, with the writes that apply it.
+struct Planned<'a> {
+    id: i64,
+    campaign: &'a CampaignState,
+    old_budget_minor: i64,
+    currency: &'a str,
+    writes: Vec<BudgetWrite>,
 }
 
 /// Executes approved actions of one account against `campaigns`, the
-/// platform's state read just before. With `recheck_cap`, increases are
-/// checked again against the account-wide cap (for actions approved later).
+/// platform's state read before (the objects are read again right before
+/// the write). With `recheck_cap`, increases are checked again against the
+/// account-wide cap (for actions approved later).
 pub async fn execute_for_account(
     state: &AppState,
     account: &AccountId,
@@ -79,7 +95,10 @@ pub async fn execute_for_account(
     campaigns: &[CampaignState],
     recheck_cap: bool,
 ) -> Result<Vec<ActionRecord>> {
-    let token = claim_token();
+    // Marked alive before claiming: a claim of a live instance is never
+    // taken for abandoned.
+    let _alive = liveness::hold(state).await?;
+    let token = liveness::claim_token();
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     let fields = TransitionFields { claim_token: Some(token.clone()), ..Default::default() };
     let claimed =
@@ -99,11 +118,11 @@ pub async fn execute_for_account(
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
     let mut verdicts: HashMap<i64, Verdict> = HashMap::new();
-    let mut planned: Vec<(i64, Vec<BudgetWrite>)> = Vec::new();
+    let mut planned: Vec<Planned<'_>> = Vec::new();
     for record in &claimed {
         let a = &record.action;
         let Some(campaign) = by_id.get(a.campaign_id.as_str()) else {
-            verdicts.insert(record.id, Verdict::Failed(format!("campaign {} no longer exists", a.campaign_id)));
+            verdicts.insert(record.id, Verdict::failed(format!("campaign {} no longer exists", a.campaign_id)));
             continue;
         };
         let current = campaign.daily_budget_minor();
@@ -111,7 +130,7 @@ pub async fn execute_for_account(
             let now = current.map_or_else(|| "none".to_owned(), |b| format_minor(b, &a.currency));
             verdicts.insert(
                 record.id,
-                Verdict::Failed(format!(
+                Verdict::failed(format!(
                     "budget changed since the decision (now {now}, decided on {}); not applied",
                     format_minor(a.old_budget_minor, &a.currency)
                 )),
@@ -122,14 +141,20 @@ pub async fn execute_for_account(
             if !campaign.is_active() {
                 verdicts.insert(
                     record.id,
-                    Verdict::Failed(format!(
+                    Verdict::failed(format!(
                         "campaign is no longer active ({}); not paused",
                         campaign.effective_status
                     )),
                 );
                 continue;
             }
-            planned.push((record.id, vec![BudgetWrite::Pause { campaign_id: a.campaign_id.clone() }]));
+            planned.push(Planned {
+                id: record.id,
+                campaign,
+                old_budget_minor: a.old_budget_minor,
+                currency: &a.currency,
+                writes: vec![BudgetWrite::Pause { campaign_id: a.campaign_id.clone() }],
+            });
             continue;
         }
         if recheck_cap && a.new_budget_minor > a.old_budget_minor {
@@ -137,7 +162,7 @@ pub async fn execute_for_account(
             let Some(rule) = applicable_rule(&account_rules, &campaign_id) else {
                 verdicts.insert(
                     record.id,
-                    Verdict::Failed("no enabled rule applies any more; the account cap cannot be checked".into()),
+                    Verdict::failed("no enabled rule applies any more; the account cap cannot be checked"),
                 );
                 continue;
             };
@@ -147,55 +172,33 @@ pub async fn execute_for_account(
                 a.old_budget_minor,
                 a.new_budget_minor,
             ) {
-                verdicts.insert(record.id, Verdict::Failed(violation.describe(&a.currency)));
+                verdicts.insert(record.id, Verdict::failed(violation.describe(&a.currency)));
                 continue;
             }
             active_total = active_total.and_then(|t| t.checked_add(a.new_budget_minor - a.old_budget_minor));
         }
         let writes = campaign.budget_writes(a.new_budget_minor);
         if writes.is_empty() {
-            verdicts.insert(record.id, Verdict::Failed("the campaign has no daily budget to change".into()));
+            verdicts.insert(record.id, Verdict::failed("the campaign has no daily budget to change"));
             continue;
         }
-        planned.push((record.id, writes));
+        planned.push(Planned {
+            id: record.id,
+            campaign,
+            old_budget_minor: a.old_budget_minor,
+            currency: &a.currency,
+            writes,
+        });
     }
 
     if !planned.is_empty() {
-        apply(state, account, &planned, &mut verdicts).await;
-    }
-
-    let mut executed_ids = Vec::new();
-    let mut failed: Vec<(i64, String)> = Vec::new();
-    for record in &claimed {
-        match verdicts.remove(&record.id) {
-            Some(Verdict::Executed) => executed_ids.push(record.id),
-            Some(Verdict::Failed(error)) => failed.push((record.id, error)),
-            None => failed.push((record.id, "internal: no verdict".into())),
+        let ready = check_fresh(state, account, planned, &mut verdicts).await;
+        if !ready.is_empty() {
+            apply(state, account, &ready, &mut verdicts).await;
         }
     }
-    let done = TransitionFields { executed: true, ..Default::default() };
-    actions::transition_many(
-        &state.db,
-        &executed_ids,
-        ActionStatus::Executing,
-        ActionStatus::Executed,
-        &done,
-        Some(&token),
-    )
-    .await?;
-    for (id, error) in failed {
-        tracing::warn!(action_id = id, %error, "action not applied");
-        let fields = TransitionFields { error: Some(error), ..Default::default() };
-        actions::transition_many(
-            &state.db,
-            &[id],
-            ActionStatus::Executing,
-            ActionStatus::Failed,
-            &fields,
-            Some(&token),
-        )
-        .await?;
-    }
+
+    record_verdicts(state, &claimed, verdicts, &token).await?;
     state.events.published();
     let finals = actions::get_many(&state.db, &ids).await?;
     let settled: Vec<ActionRecord> = finals.iter().filter(|r| r.status.is_final()).cloned().collect();
@@ -204,29 +207,106 @@ pub async fn execute_for_account(
     Ok(finals)
 }
 
-/// Sends every planned write in batches, reads the objects back and records a
-/// verdict per action.
-async fn apply(
+/// Reads every object about to change right before the write and keeps only
+/// the actions whose campaign is still active and whose budgets are still
+/// the ones decided on: a change made by hand meanwhile wins.
+async fn check_fresh<'a>(
     state: &AppState,
     account: &AccountId,
-    planned: &[(i64, Vec<BudgetWrite>)],
+    planned: Vec<Planned<'a>>,
     verdicts: &mut HashMap<i64, Verdict>,
-) {
-    let writes: Vec<BudgetWrite> = planned.iter().flat_map(|(_, w)| w.iter().cloned()).collect();
-    let results = match state.platform.write(account, &writes).await {
-        Ok(results) => results,
+) -> Vec<Planned<'a>> {
+    let mut ids: Vec<String> = Vec::new();
+    for p in &planned {
+        ids.push(p.campaign.campaign_id.as_str().to_owned());
+        ids.extend(p.writes.iter().map(|w| w.object_id().to_owned()));
+    }
+    let reads = match state.platform.read_objects(account, &ids).await {
+        Ok(reads) => reads,
         Err(e) => {
-            for (id, _) in planned {
-                verdicts.insert(*id, Verdict::Failed(format!("write failed: {e}")));
+            for p in &planned {
+                let why = format!("could not read the campaign right before writing ({e}); not applied");
+                verdicts.insert(p.id, Verdict::failed(why));
             }
-            return;
+            return Vec::new();
         }
     };
-    // Read back only what was written: a refused write has nothing to verify.
+    let mut ready = Vec::with_capacity(planned.len());
+    for p in planned {
+        match fresh_problem(&p, &reads) {
+            Some(problem) => {
+                verdicts.insert(p.id, Verdict::failed(format!("{problem}; not applied")));
+            }
+            None => ready.push(p),
+        }
+    }
+    ready
+}
+
+/// Why `p` must not be written given the objects read just now, if it must not.
+fn fresh_problem(p: &Planned<'_>, reads: &ObjectReads) -> Option<String> {
+    let read = |id: &str| match reads.get(id) {
+        None => Err(format!("object {id} no longer exists")),
+        Some(Err(e)) => Err(format!("could not read object {id} right before writing ({e})")),
+        Some(Ok(state)) => Ok(state),
+    };
+    let campaign = match read(p.campaign.campaign_id.as_str()) {
+        Ok(c) => c,
+        Err(problem) => return Some(problem),
+    };
+    if campaign.status != "ACTIVE" {
+        return Some(format!("the campaign was set to {} on the platform since the decision", campaign.status));
+    }
+    let expected: HashMap<&str, i64> = match &p.campaign.budget {
+        BudgetHolder::Campaign { daily_budget_minor } => {
+            HashMap::from([(p.campaign.campaign_id.as_str(), *daily_budget_minor)])
+        }
+        BudgetHolder::AdSets(sets) => {
+            sets.iter().filter(|s| s.active).map(|s| (s.adset_id.as_str(), s.daily_budget_minor)).collect()
+        }
+        BudgetHolder::NoDailyBudget => HashMap::new(),
+    };
+    for write in &p.writes {
+        let BudgetWrite::SetDailyBudget { object_id, .. } = write else { continue };
+        let object = match read(object_id) {
+            Ok(o) => o,
+            Err(problem) => return Some(problem),
+        };
+        if object.status != "ACTIVE" {
+            return Some(format!("ad set {object_id} was set to {} since the decision", object.status));
+        }
+        let decided_on = expected.get(object_id.as_str()).copied();
+        if object.daily_budget_minor != decided_on {
+            let show = |b: Option<i64>| b.map_or_else(|| "none".to_owned(), |b| format_minor(b, p.currency));
+            let what = if *object_id == p.campaign.campaign_id.as_str() {
+                "the budget".to_owned()
+            } else {
+                format!("ad set {object_id}'s budget")
+            };
+            return Some(format!(
+                "{what} changed since the decision (now {}, decided on {})",
+                show(object.daily_budget_minor),
+                show(decided_on.or(Some(p.old_budget_minor)))
+            ));
+        }
+    }
+    None
+}
+
+/// Sends every planned write in batches, reads the objects back one by one
+/// and records a verdict per action.
+async fn apply(state: &AppState, account: &AccountId, planned: &[Planned<'_>], verdicts: &mut HashMap<i64, Verdict>) {
+    let writes: Vec<BudgetWrite> = planned.iter().flat_map(|p| p.writes.iter().cloned()).collect();
+    let results = match state.platform.write(account, &writes).await {
+        Ok(results) => results,
+        Err(e) => vec![Err(e); writes.len()],
+    };
+    // Read back everything that may have landed; a write Meta refused has
+    // nothing to verify.
     let object_ids: Vec<String> = writes
         .iter()
         .zip(&results)
-        .filter(|(_, outcome)| outcome.is_ok())
+        .filter(|(_, outcome)| !matches!(outcome, Err(e) if e.proves_not_applied()))
         .map(|(w, _)| w.object_id().to_owned())
         .collect();
     let read_back = if object_ids.is_empty() {
@@ -235,99 +315,205 @@ async fn apply(
         state.platform.read_objects(account, &object_ids).await
     };
     let mut results = results.into_iter();
-    for (id, action_writes) in planned {
+    for p in planned {
         let outcomes: Vec<Result<(), PlatformError>> =
-            action_writes.iter().map(|_| results.next().unwrap_or(Ok(()))).collect();
-        verdicts.insert(*id, judge(action_writes, &outcomes, read_back.as_ref()));
+            p.writes.iter().map(|_| results.next().unwrap_or(Ok(()))).collect();
+        verdicts.insert(p.id, judge(&p.writes, &outcomes, read_back.as_ref()));
+    }
+}
+
+/// What became of one write.
+enum WriteFate {
+    Applied,
+    NotApplied(String),
+    Unknown(String),
+}
+
+fn fate(
+    write: &BudgetWrite,
+    outcome: &Result<(), PlatformError>,
+    read_back: std::result::Result<&ObjectReads, &PlatformError>,
+) -> WriteFate {
+    let id = write.object_id();
+    if let Err(e) = outcome
+        && e.proves_not_applied()
+    {
+        return WriteFate::NotApplied(format!("{id}: {e}"));
+    }
+    let sent = match outcome {
+        Ok(()) => String::new(),
+        Err(e) => format!(" after the write failed without an answer ({e})"),
+    };
+    let state = match read_back {
+        Err(e) => return WriteFate::Unknown(format!("{id}: could not be read back{sent} ({e})")),
+        Ok(reads) => match reads.get(id) {
+            None => return WriteFate::Unknown(format!("{id}: not found when read back{sent}")),
+            Some(Err(e)) => return WriteFate::Unknown(format!("{id}: could not be read back{sent} ({e})")),
+            Some(Ok(state)) => state,
+        },
+    };
+    if has_landed(write, state) {
+        WriteFate::Applied
+    } else if outcome.is_ok() {
+        WriteFate::NotApplied(format!("{id}: the platform accepted the write but did not keep it"))
+    } else {
+        // Unanswered and not visible yet: it may still land, so it is settled
+        // by a later read, never sent again.
+        WriteFate::Unknown(format!("{id}: not visible when read back{sent}"))
+    }
+}
+
+fn has_landed(write: &BudgetWrite, state: &ObjectState) -> bool {
+    match write {
+        BudgetWrite::SetDailyBudget { daily_budget_minor, .. } => state.daily_budget_minor == Some(*daily_budget_minor),
+        BudgetWrite::Pause { .. } => state.status == "PAUSED",
+        BudgetWrite::Resume { .. } => state.status == "ACTIVE",
     }
 }
 
 fn judge(
     writes: &[BudgetWrite],
     outcomes: &[Result<(), PlatformError>],
-    read_back: std::result::Result<&HashMap<String, ObjectState>, &PlatformError>,
+    read_back: std::result::Result<&ObjectReads, &PlatformError>,
 ) -> Verdict {
-    let mut problems = Vec::new();
-    let mut applied = 0;
+    let mut applied = Vec::new();
+    let mut not_applied = Vec::new();
+    let mut unknown = Vec::new();
     for (write, outcome) in writes.iter().zip(outcomes) {
-        if let Err(e) = outcome {
-            problems.push(format!("{}: {e}", write.object_id()));
-            continue;
+        match fate(write, outcome, read_back) {
+            WriteFate::Applied => applied.push(write.object_id().to_owned()),
+            WriteFate::NotApplied(why) => not_applied.push(why),
+            WriteFate::Unknown(why) => unknown.push(why),
         }
-        let state = match read_back {
-            Ok(states) => states.get(write.object_id()),
-            Err(e) => {
-                problems.push(format!("{}: written but could not be read back ({e})", write.object_id()));
+    }
+    if !unknown.is_empty() {
+        let mut why = format!("outcome not confirmed: {}", unknown.join("; "));
+        if !applied.is_empty() {
+            why.push_str(&format!("; applied: {}", applied.join(", ")));
+        }
+        if !not_applied.is_empty() {
+            why.push_str(&format!("; not applied: {}", not_applied.join("; ")));
+        }
+        return Verdict::Unconfirmed(why);
+    }
+    if not_applied.is_empty() {
+        return Verdict::Executed;
+    }
+    if applied.is_empty() {
+        return Verdict::failed(not_applied.join("; "));
+    }
+    Verdict::Failed {
+        error: format!(
+            "partly applied ({} of {} writes kept): {}",
+            applied.len(),
+            writes.len(),
+            not_applied.join("; ")
+        ),
+        partly: Some(format!("the new budget was taken by {}; not by the others", applied.join(", "))),
+    }
+}
+
+/// Records each claimed action's verdict, conditional on this executor's claim.
+async fn record_verdicts(
+    state: &AppState,
+    claimed: &[ActionRecord],
+    mut verdicts: HashMap<i64, Verdict>,
+    token: &str,
+) -> Result<()> {
+    let mut executed_ids = Vec::new();
+    for record in claimed {
+        let verdict = verdicts.remove(&record.id).unwrap_or_else(|| Verdict::failed("internal: no verdict"));
+        let (to, fields) = match verdict {
+            Verdict::Executed => {
+                executed_ids.push(record.id);
                 continue;
             }
-        };
-        let stuck = match (write, state) {
-            (BudgetWrite::SetDailyBudget { daily_budget_minor, .. }, Some(s)) => {
-                s.daily_budget_minor == Some(*daily_budget_minor)
+            Verdict::Failed { error, partly } => {
+                tracing::warn!(action_id = record.id, %error, "action not applied");
+                // A partly applied change reached the platform: the cooldown counts it.
+                let executed = partly.is_some();
+                (
+                    ActionStatus::Failed,
+                    TransitionFields { error: Some(error), resolution: partly, executed, ..Default::default() },
+                )
             }
-            (BudgetWrite::Pause { .. }, Some(s)) => s.status == "PAUSED",
-            (BudgetWrite::Resume { .. }, Some(s)) => s.status == "ACTIVE",
-            (_, None) => false,
+            Verdict::Unconfirmed(why) => {
+                tracing::warn!(action_id = record.id, %why, "action outcome not confirmed; the next cycle reads the platform");
+                (ActionStatus::Unconfirmed, TransitionFields { resolution: Some(why), ..Default::default() })
+            }
         };
-        if stuck {
-            applied += 1;
-        } else {
-            problems.push(format!("{}: the platform accepted the write but did not keep it", write.object_id()));
-        }
+        actions::transition_many(&state.db, &[record.id], ActionStatus::Executing, to, &fields, Some(token)).await?;
     }
-    if problems.is_empty() {
-        Verdict::Executed
-    } else if applied > 0 {
-        Verdict::Failed(format!("partly applied ({applied} of {} writes kept): {}", writes.len(), problems.join("; ")))
-    } else {
-        Verdict::Failed(problems.join("; "))
-    }
+    let done = TransitionFields { executed: true, ..Default::default() };
+    actions::transition_many(
+        &state.db,
+        &executed_ids,
+        ActionStatus::Executing,
+        ActionStatus::Executed,
+        &done,
+        Some(token),
+    )
+    .await?;
+    Ok(())
 }
 
-/// Resolves actions left in `executing` by a crash: reads the platform and
-/// records what is true there. Never writes again.
-pub async fn resolve_abandoned(state: &AppState) -> Result<Vec<ActionRecord>> {
-    resolve_claimed_before(state, Utc::now() - STALE_CLAIM).await
+/// Settles what earlier executions left open: `unconfirmed` actions, and
+/// `executing` actions whose instance is no longer alive (crashed or
+/// killed). Reads the platform and records what is true there; never
+/// writes again.
+pub async fn settle_unsettled(state: &AppState) -> Result<Vec<ActionRecord>> {
+    let rows = actions::unsettled(&state.db).await?;
+    let claimants: Vec<String> = rows
+        .iter()
+        .filter_map(|(_, token)| token.as_deref().and_then(liveness::claimant))
+        .map(str::to_owned)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let alive = leases::alive(&state.db, &claimants).await?;
+    let stale_before = Utc::now() - STALE_CLAIM;
+    let due = rows.into_iter().filter(|(record, token)| match record.status {
+        ActionStatus::Unconfirmed => true,
+        _ => match token.as_deref().and_then(liveness::claimant) {
+            Some(instance) => !alive.contains(instance),
+            None => record.updated_at < stale_before,
+        },
+    });
+    settle(state, due.collect()).await
 }
 
-/// [`resolve_abandoned`] for claims older than `cutoff`.
-pub async fn resolve_claimed_before(state: &AppState, cutoff: chrono::DateTime<Utc>) -> Result<Vec<ActionRecord>> {
-    let stale = actions::stale_executing(&state.db, cutoff).await?;
-    let mut by_account: HashMap<String, Vec<ActionRecord>> = HashMap::new();
-    for record in stale {
-        by_account.entry(record.action.account_id.clone()).or_default().push(record);
+/// Settles `executing` actions claimed before `cutoff`, whoever claimed
+/// them (for operators and tests that know the claimant is gone).
+pub async fn resolve_claimed_before(state: &AppState, cutoff: DateTime<Utc>) -> Result<Vec<ActionRecord>> {
+    let rows = actions::unsettled(&state.db).await?;
+    let due = rows.into_iter().filter(|(r, _)| r.status == ActionStatus::Executing && r.updated_at < cutoff);
+    settle(state, due.collect()).await
+}
+
+async fn settle(state: &AppState, due: Vec<(ActionRecord, Option<String>)>) -> Result<Vec<ActionRecord>> {
+    let mut by_account: HashMap<String, Vec<(ActionRecord, Option<String>)>> = HashMap::new();
+    for row in due {
+        by_account.entry(row.0.action.account_id.clone()).or_default().push(row);
     }
     let mut resolved = Vec::new();
-    for (account, records) in by_account {
+    for (account, rows) in by_account {
         let account = AccountId::parse(&account, "account_id")?;
         let campaigns = match state.platform.campaigns(&account).await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(%account, error = %e, "cannot resolve abandoned actions yet");
+                tracing::warn!(%account, error = %e, "cannot settle unconfirmed actions yet");
                 continue;
             }
         };
         let by_id: HashMap<&str, &CampaignState> = campaigns.iter().map(|c| (c.campaign_id.as_str(), c)).collect();
-        for record in records {
-            let a = &record.action;
-            let campaign = by_id.get(a.campaign_id.as_str());
-            let landed = match (a.action_type, campaign) {
-                (ActionType::Pause, Some(c)) => c.status == "PAUSED",
-                (_, Some(c)) => c.daily_budget_minor() == Some(a.new_budget_minor),
-                (_, None) => false,
-            };
-            let (to, fields) = if landed {
-                (ActionStatus::Executed, TransitionFields { executed: true, ..Default::default() })
-            } else {
-                let now = campaign
-                    .and_then(|c| c.daily_budget_minor())
-                    .map_or_else(|| "unknown".to_owned(), |b| format_minor(b, &a.currency));
-                let error = format!("execution was interrupted; the platform budget is {now}; not re-applied");
-                (ActionStatus::Failed, TransitionFields { error: Some(error), ..Default::default() })
-            };
-            resolved.extend(
-                actions::transition_many(&state.db, &[record.id], ActionStatus::Executing, to, &fields, None).await?,
-            );
+        for (record, token) in rows {
+            let (to, fields) = settlement(&record, by_id.get(record.action.campaign_id.as_str()).copied());
+            let claim = if record.status == ActionStatus::Executing { token.as_deref() } else { None };
+            let moved = actions::transition_many(&state.db, &[record.id], record.status, to, &fields, claim).await?;
+            for r in &moved {
+                tracing::info!(action_id = r.id, status = r.status.as_str(), "settled by reading the platform");
+            }
+            resolved.extend(moved);
         }
     }
     if !resolved.is_empty() {
@@ -335,4 +521,93 @@ pub async fn resolve_claimed_before(state: &AppState, cutoff: chrono::DateTime<U
         state.metrics.observe_actions(&resolved);
     }
     Ok(resolved)
+}
+
+/// What the platform's state says about an unsettled action: the status it
+/// moves to and what is recorded. The execution time of a change found
+/// applied is the best knowledge of its write: when the write was attempted
+/// (the last update of an unconfirmed action, the claim of an interrupted one).
+fn settlement(record: &ActionRecord, campaign: Option<&CampaignState>) -> (ActionStatus, TransitionFields) {
+    let a = &record.action;
+    let interrupted = record.status == ActionStatus::Executing;
+    let prefix = if interrupted {
+        "recovered after an interrupted execution".to_owned()
+    } else {
+        let why = record.resolution.as_deref().unwrap_or("the write's outcome was not confirmed");
+        format!("settled by reading the platform ({why})")
+    };
+    let Some(campaign) = campaign else {
+        let error = format!("{prefix}: campaign {} no longer exists; not re-applied", a.campaign_id);
+        return (
+            ActionStatus::Failed,
+            TransitionFields { error: Some(error.clone()), resolution: Some(error), ..Default::default() },
+        );
+    };
+    let money = |b: Option<i64>| b.map_or_else(|| "none".to_owned(), |b| format_minor(b, &a.currency));
+    let platform_budget = campaign.daily_budget_minor();
+    let attempted_at = record.updated_at;
+    let time_note = if interrupted {
+        "execution time is when the interrupted execution began"
+    } else {
+        "execution time is when the write was sent"
+    };
+    let found = if a.action_type == ActionType::Pause {
+        if campaign.status == "PAUSED" {
+            Found::New(format!("the campaign is paused; {time_note}"))
+        } else {
+            Found::Old(format!("the campaign is {}", campaign.status))
+        }
+    } else if platform_budget == Some(a.new_budget_minor) {
+        Found::New(format!("the platform budget is {}, the new value; {time_note}", money(platform_budget)))
+    } else if platform_budget == Some(a.old_budget_minor) {
+        Found::Old(format!("the platform budget is {}, the old value", money(platform_budget)))
+    } else {
+        Found::Other(format!(
+            "the platform budget is {}, neither the old {} nor the new {} (partly applied or changed by hand)",
+            money(platform_budget),
+            money(Some(a.old_budget_minor)),
+            money(Some(a.new_budget_minor))
+        ))
+    };
+    match found {
+        Found::New(what) => (
+            ActionStatus::Executed,
+            TransitionFields {
+                executed_at: Some(attempted_at),
+                resolution: Some(format!("{prefix}: {what}")),
+                ..Default::default()
+            },
+        ),
+        Found::Old(what) => {
+            let verb = if interrupted { "execution was interrupted" } else { "the write was not confirmed" };
+            let error = format!("{verb}; {what}; not re-applied");
+            (
+                ActionStatus::Failed,
+                TransitionFields {
+                    error: Some(error),
+                    resolution: Some(format!("{prefix}: {what}; the change was not applied")),
+                    clear_executed_at: true,
+                    ..Default::default()
+                },
+            )
+        }
+        // The change may have reached the platform in part: the cooldown
+        // counts it, and nothing is re-applied.
+        Found::Other(what) => (
+            ActionStatus::Failed,
+            TransitionFields {
+                error: Some(format!("{what}; not re-applied")),
+                resolution: Some(format!("{prefix}: {what}")),
+                executed_at: Some(attempted_at),
+                ..Default::default()
+            },
+        ),
+    }
+}
+
+/// What a settling read found.
+enum Found {
+    New(String),
+    Old(String),
+    Other(String),
 }

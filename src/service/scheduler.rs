@@ -2,7 +2,9 @@
 //! schedules (seconds first, UTC) run the same cycle code as `RunCycle`.
 //! A failing cycle is logged and never takes the server down; overlapping
 //! triggers are skipped; each scheduled slot runs on exactly one replica.
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use super::AppState;
@@ -13,7 +15,7 @@ use super::cycle::{self, CycleMode};
 pub struct Schedules {
     /// Cron expression of the optimize cycle (default: top of every hour).
     pub optimize: Option<String>,
-    /// Cron expression of the learn cycle (default: off until learning lands).
+    /// Cron expression of the learn cycle (default: off).
     pub learn: Option<String>,
 }
 
@@ -44,10 +46,12 @@ pub async fn start(state: AppState, schedules: &Schedules) -> Result<Option<JobS
     let scheduler = JobScheduler::new().await.map_err(fail("scheduler"))?;
     for (which, mode, expr) in jobs {
         let Some(expr) = expr else { continue };
+        let cron = parse(expr).map_err(|reason| ScheduleError { which, reason })?;
         let state = state.clone();
         let job = Job::new_async(expr.as_str(), move |_, _| {
             let state = state.clone();
-            Box::pin(async move { run_slot(&state, mode).await })
+            let cron = cron.clone();
+            Box::pin(async move { run_slot(&state, mode, &cron).await })
         })
         .map_err(fail(which))?;
         scheduler.add(job).await.map_err(fail(which))?;
@@ -57,15 +61,49 @@ pub async fn start(state: AppState, schedules: &Schedules) -> Result<Option<JobS
     Ok(Some(scheduler))
 }
 
-/// Runs the cycle of the current slot, logging the outcome. The slot is the
-/// firing time rounded to the nearest second, so replicas whose clocks agree
-/// within half a second (NTP does far better) name the same slot.
-pub async fn run_slot(state: &AppState, mode: CycleMode) {
-    let now = Utc::now() + chrono::TimeDelta::milliseconds(500);
-    let slot = format!("{}@{}", mode.as_str(), now.format("%Y-%m-%dT%H:%M:%SZ"));
+/// Parses a cron expression (seconds first) as the scheduler does.
+pub fn parse(expr: &str) -> Result<Cron, String> {
+    CronParser::builder().seconds(Seconds::Required).dom_and_dow(true).build().parse(expr).map_err(|e| e.to_string())
+}
+
+/// How early a trigger may fire and still name the instant it was scheduled for.
+const EARLY_FIRING: TimeDelta = TimeDelta::milliseconds(500);
+
+/// The slot of a trigger that fires at `fired_at`: the cycle's mode and the
+/// instant the cron schedule named, so every replica names the same slot
+/// however late its trigger fires (up to the next scheduled instant).
+pub fn slot(mode: CycleMode, cron: &Cron, fired_at: DateTime<Utc>) -> String {
+    let instant = cron.find_previous_occurrence(&(fired_at + EARLY_FIRING), true).unwrap_or(fired_at);
+    format!("{}@{}", mode.as_str(), instant.format("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+/// Runs the cycle of the current slot, logging the outcome.
+pub async fn run_slot(state: &AppState, mode: CycleMode, cron: &Cron) {
+    let slot = slot(mode, cron, Utc::now());
     match cycle::run_scheduled(state, mode, &slot).await {
         Ok(Some(report)) => tracing::info!(%slot, cycle_id = report.cycle_id, "scheduled cycle done"),
         Ok(None) => tracing::info!(%slot, "scheduled cycle skipped: already running or run by another replica"),
         Err(e) => tracing::error!(%slot, error = %e, "scheduled cycle failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| unreachable!("literal"))
+    }
+
+    #[test]
+    fn replicas_firing_late_or_slightly_early_name_the_scheduled_instant() {
+        let hourly = parse("0 0 * * * *").expect("cron");
+        let expected = "optimize@2026-11-25T15:00:00Z";
+        for fired in
+            ["2026-11-25T15:00:00.000Z", "2026-11-25T15:00:00.700Z", "2026-11-25T15:00:03Z", "2026-11-25T14:59:59.800Z"]
+        {
+            assert_eq!(slot(CycleMode::Optimize, &hourly, at(fired)), expected, "fired at {fired}");
+        }
+        assert_eq!(slot(CycleMode::Optimize, &hourly, at("2026-11-25T16:00:01Z")), "optimize@2026-11-25T16:00:00Z");
     }
 }

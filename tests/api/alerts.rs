@@ -55,6 +55,7 @@ fn record(id: i64, action_type: ActionType, status: ActionStatus, budgets: (i64,
         decided_at: None,
         executed_at: None,
         updated_at: now,
+        resolution: None,
     }
 }
 

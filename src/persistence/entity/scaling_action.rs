@@ -38,6 +38,7 @@ pub struct Model {
     pub decided_at: Option<DateTimeUtc>,
     pub executed_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    pub resolution: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,9 +28,13 @@ pub(super) type OpResult = Result<String, PlatformError>;
 
 impl Transport {
     /// Runs `ops` for `account` in batches of at most 50. Operations that come
-    /// back `null` or transient are sent again, at most `max_retries` times.
+    /// back transient are sent again, at most `max_retries` times; so are
+    /// `null` ones (Meta's batch timed out before finishing them) when the
+    /// batch only reads. A batch with writes resends only the operations
+    /// Meta answered with an error: an unanswered write may have landed.
     /// The outer error only when no batch request got an answer at all.
     pub(super) async fn run_batch(&self, account: &str, ops: &[BatchOp]) -> Result<Vec<OpResult>, PlatformError> {
+        let reads_only = ops.iter().all(|op| op.method == "GET");
         let mut results: Vec<Option<OpResult>> = vec![None; ops.len()];
         let mut pending: Vec<usize> = (0..ops.len()).collect();
         let mut answered = false;
@@ -44,11 +48,11 @@ impl Transport {
             }
             let mut retry = Vec::new();
             for chunk in pending.chunks(MAX_BATCH_OPS) {
-                match self.send_batch(account, ops, chunk).await {
+                match self.send_batch(account, ops, chunk, reads_only).await {
                     Ok(entries) => {
                         answered = true;
                         for (&i, entry) in chunk.iter().zip(entries) {
-                            if matches!(&entry, Err(e) if e.is_transient()) {
+                            if matches!(&entry, Err(e) if e.is_transient() && (reads_only || e.proves_not_applied())) {
                                 retry.push(i);
                             }
                             results[i] = Some(entry);
@@ -79,11 +83,12 @@ impl Transport {
         account: &str,
         ops: &[BatchOp],
         chunk: &[usize],
+        idempotent: bool,
     ) -> Result<Vec<OpResult>, PlatformError> {
         let batch: Vec<&BatchOp> = chunk.iter().map(|&i| &ops[i]).collect();
         let batch = serde_json::to_string(&batch).map_err(|e| PlatformError::Invalid(format!("batch: {e}")))?;
         let form = vec![("batch".to_owned(), batch), ("include_headers".to_owned(), "false".to_owned())];
-        let body = self.execute(account, &Call::Post { url: self.url("")?, form }).await?;
+        let body = self.execute(account, &Call::Post { url: self.url("")?, form, idempotent }).await?;
         let entries: Vec<Option<Entry>> = self.decode(&body, "batch answer")?;
         if entries.len() != chunk.len() {
             return Err(PlatformError::Decode(format!(

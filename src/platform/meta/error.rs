@@ -126,6 +126,16 @@ impl PlatformError {
         }
     }
 
+    /// Whether the failure proves that a write was *not* applied: Meta answered
+    /// with an error (a refusal, a throttle, a transient error it reports as
+    /// such), or the request was refused before it was sent. A timeout, a
+    /// dropped connection, a bare 5xx from a proxy or an unreadable answer
+    /// prove nothing: the write may have landed, so it is never sent again
+    /// blindly but read back.
+    pub fn proves_not_applied(&self) -> bool {
+        matches!(self, Self::Api { .. } | Self::Throttled { .. } | Self::Invalid(_))
+    }
+
     /// Retrying will not help (bad parameters, permissions, token, budget rules).
     pub fn is_permanent(&self) -> bool {
         !self.is_throttle() && !self.is_transient()

@@ -243,6 +243,8 @@ impl MetaClient {
                 ("time_start".into(), schedule.time_start.to_string()),
                 ("time_end".into(), schedule.time_end.to_string()),
             ],
+            // A second copy would create a second schedule.
+            idempotent: false,
         };
         let body = self.inner.execute(account.as_str(), &call).await?;
         let created: Created = self.inner.decode(&body, "budget schedule")?;

@@ -30,7 +30,7 @@ use self::batch::BatchOp;
 use self::transport::Transport;
 use crate::domain::ids::AccountId;
 use crate::platform::types::{
-    AccountInfo, BudgetWrite, CampaignPerformance, CampaignState, InsightsWindow, ObjectState,
+    AccountInfo, BudgetWrite, CampaignPerformance, CampaignState, InsightsWindow, ObjectReads,
 };
 
 /// How to reach Meta, and how patient to be with it.
@@ -188,12 +188,10 @@ impl MetaClient {
     }
 
     /// Current status and daily budget of campaigns or ad sets, read through the
-    /// batch API. Objects that do not exist are absent from the map.
-    pub async fn read_objects(
-        &self,
-        account: &AccountId,
-        ids: &[String],
-    ) -> Result<HashMap<String, ObjectState>, PlatformError> {
+    /// batch API, object by object: one object's failed read is that object's
+    /// error and never hides the others. Objects that do not exist are absent
+    /// from the map. The outer error only when nothing could be read at all.
+    pub async fn read_objects(&self, account: &AccountId, ids: &[String]) -> Result<ObjectReads, PlatformError> {
         let mut unique: Vec<&String> = ids.iter().collect();
         unique.sort();
         unique.dedup();
@@ -210,14 +208,23 @@ impl MetaClient {
             })
             .collect();
         let mut states = HashMap::new();
-        for result in self.inner.run_batch(account.as_str(), &ops).await? {
-            match result {
-                Ok(body) => {
-                    let state = wire::object_state(self.inner.decode(body.as_bytes(), "object")?)?;
-                    states.insert(state.id.clone(), state);
+        for (id, result) in unique.into_iter().zip(self.inner.run_batch(account.as_str(), &ops).await?) {
+            let state = match result {
+                Ok(body) => self.inner.decode(body.as_bytes(), "object").and_then(wire::object_state),
+                Err(err) => Err(err),
+            };
+            match state {
+                Ok(state) if state.id == *id => {
+                    states.insert(id.clone(), Ok(state));
+                }
+                Ok(state) => {
+                    let message = format!("asked for object {id}, Meta answered with {}", state.id);
+                    states.insert(id.clone(), Err(PlatformError::Decode(message)));
                 }
                 Err(err) if err.is_not_found() => {}
-                Err(err) => return Err(err),
+                Err(err) => {
+                    states.insert(id.clone(), Err(err));
+                }
             }
         }
         Ok(states)

@@ -29,8 +29,21 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub(super) enum Call {
     /// GET with query parameters.
     Get { url: Url, query: Vec<(String, String)> },
-    /// POST with form parameters.
-    Post { url: Url, form: Vec<(String, String)> },
+    /// POST with form parameters. `idempotent` when sending it twice does
+    /// no harm (a batch of reads); a write is sent again only when Meta's
+    /// answer proves the first copy was not applied.
+    Post { url: Url, form: Vec<(String, String)>, idempotent: bool },
+}
+
+impl Call {
+    /// Whether a copy of the call may be sent again after an answer that
+    /// does not say what happened (a timeout, a dropped connection, a 5xx).
+    fn is_idempotent(&self) -> bool {
+        match self {
+            Self::Get { .. } => true,
+            Self::Post { idempotent, .. } => *idempotent,
+        }
+    }
 }
 
 /// The shared state behind every clone of a `MetaClient`.
@@ -107,7 +120,10 @@ impl Transport {
                     return Err(err);
                 }
                 tracing::info!(account, code, wait_ms = wait.as_millis() as u64, "Meta throttled the account; waiting");
-            } else if err.is_transient() && attempt < settings.max_retries {
+            } else if err.is_transient()
+                && attempt < settings.max_retries
+                && (call.is_idempotent() || err.proves_not_applied())
+            {
                 let wait = self.backoff(attempt);
                 tracing::info!(account, error = %err, wait_ms = wait.as_millis() as u64, "transient Meta failure; retrying");
                 tokio::time::sleep(wait).await;
@@ -125,7 +141,7 @@ impl Transport {
         }
         let request = match call {
             Call::Get { url, query } => self.http.get(url.clone()).query(query).query(&auth),
-            Call::Post { url, form } => {
+            Call::Post { url, form, .. } => {
                 let mut fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 fields.extend(auth);
                 self.http.post(url.clone()).form(&fields)

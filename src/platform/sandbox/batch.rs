@@ -39,6 +39,14 @@ pub(super) fn batch(state: &mut State, base: &Url, req: &GraphRequest) -> Reply 
     Reply::ok(&entries, account)
 }
 
+/// Whether a batch request carries at least one write (a POST operation).
+pub(super) fn has_writes(req: &GraphRequest) -> bool {
+    let Some(Ok(Value::Array(ops))) = req.param("batch").map(serde_json::from_str::<Value>) else {
+        return false;
+    };
+    ops.iter().any(|op| op.get("method").and_then(Value::as_str).is_some_and(|m| m.eq_ignore_ascii_case("POST")))
+}
+
 /// One operation's answer; `body` is the operation's JSON as a string.
 #[derive(Serialize)]
 struct Entry {

@@ -96,6 +96,15 @@ pub(super) struct Faults {
     pub(super) object_errors: HashMap<String, MetaErrorSpec>,
     /// Objects whose writes are acknowledged but not applied.
     pub(super) lost_writes: HashSet<String>,
+    /// Batch requests with writes still to apply and then answer only after
+    /// `late_for` (a client with a shorter timeout never sees the answer).
+    pub(super) late_write_answers: u32,
+    pub(super) late_for: Duration,
+    /// Batch requests with writes still to apply and then answer with a bare
+    /// HTTP 502, as a proxy that lost Meta's answer would.
+    pub(super) lost_write_answers: u32,
+    /// Objects whose reads (GET) fail with this error; writes still work.
+    pub(super) read_errors: HashMap<String, MetaErrorSpec>,
 }
 
 impl Faults {

@@ -131,6 +131,11 @@ pub(super) fn dispatch(state: &mut State, base: &Url, req: &GraphRequest) -> Rep
     if let Some(spec) = state.faults.object_errors.get(&target).cloned() {
         return error_reply(state, &spec, account);
     }
+    if req.method == Method::Get
+        && let Some(spec) = state.faults.read_errors.get(&target).cloned()
+    {
+        return error_reply(state, &spec, account);
+    }
     let Some(account) = account else {
         return not_found(state, req.method, &target);
     };

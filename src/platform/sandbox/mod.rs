@@ -284,6 +284,27 @@ impl Sandbox {
         self.with(|st| st.faults.lost_writes.insert(id.to_owned()));
     }
 
+    /// The next `n` batch requests that carry writes are applied, then
+    /// answered only after `delay`: the write lands while a client with a
+    /// shorter timeout sees a timeout.
+    pub fn answer_writes_late(&self, n: u32, delay: Duration) {
+        self.with(|st| {
+            st.faults.late_write_answers = n;
+            st.faults.late_for = delay;
+        });
+    }
+
+    /// The next `n` batch requests that carry writes are applied, then
+    /// answered with a bare HTTP 502 (the answer was lost on the way back).
+    pub fn lose_write_answers(&self, n: u32) {
+        self.with(|st| st.faults.lost_write_answers = n);
+    }
+
+    /// Reads (GET) of object `id` fail with `error`; writes to it still work.
+    pub fn fail_reads_of(&self, id: &str, error: MetaErrorSpec) {
+        self.with(|st| st.faults.read_errors.insert(id.to_owned(), error));
+    }
+
     /// Switches every fault off.
     pub fn clear_faults(&self) {
         self.with(|st| st.faults = faults::Faults::default());

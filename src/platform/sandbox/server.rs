@@ -3,6 +3,7 @@
 //! usage headers on every answer about an account.
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -147,7 +148,8 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
         params.extend(graph::parse_form(&String::from_utf8_lossy(&body)));
     }
     let req = GraphRequest::new(method, uri.path(), params);
-    let (status, body, headers) = served.sandbox.with(|st| {
+    let writes = req.kind() == RequestKind::Batch && batch::has_writes(&req);
+    let (status, body, headers, answer) = served.sandbox.with(|st| {
         let proof_ok = match &st.app_secret {
             None => true,
             Some(secret) => {
@@ -170,9 +172,31 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
             Some(account) => graph::usage_headers(st, account, req.kind() == RequestKind::Insights),
             None => Vec::new(),
         };
-        (reply.status, reply.body, headers)
+        // Faults on the way back: the writes above have been applied already.
+        let answer = if writes && st.faults.lost_write_answers > 0 {
+            st.faults.lost_write_answers -= 1;
+            Answer::Lost
+        } else if writes && st.faults.late_write_answers > 0 {
+            st.faults.late_write_answers -= 1;
+            Answer::Late(st.faults.late_for)
+        } else {
+            Answer::OnTime
+        };
+        (reply.status, reply.body, headers, answer)
     });
+    match answer {
+        Answer::OnTime => {}
+        Answer::Late(delay) => tokio::time::sleep(delay).await,
+        Answer::Lost => return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response(),
+    }
     json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body, headers)
+}
+
+/// How the answer to a request travels back.
+enum Answer {
+    OnTime,
+    Late(Duration),
+    Lost,
 }
 
 fn json_response(status: StatusCode, body: String, headers: Vec<(&'static str, String)>) -> Response {
