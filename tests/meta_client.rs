@@ -511,7 +511,7 @@ async fn one_objects_failed_read_leaves_the_others_readable() {
     let sandbox = Sandbox::empty();
     let ids = scripted_account(&sandbox, "act_1", 1_000, 3);
     let (_running, client) = serve(&sandbox).await;
-    sandbox.fail_reads_of(&ids[1], MetaErrorSpec::permanent(200, None, "Permissions error"));
+    sandbox.fail_reads_of(&ids[1], MetaErrorSpec::permanent(200, None, "Permissions error"), 0);
 
     let read = client.read_objects(&account("act_1"), &ids).await.expect("answered");
 

@@ -40,3 +40,8 @@ pub async fn finish(db: &impl ConnectionTrait, id: i64, status: &str, summary: &
     active.update(db).await?;
     Ok(())
 }
+
+/// The recorded status of cycle `id` (`running`, `succeeded`, `failed`).
+pub async fn status(db: &impl ConnectionTrait, id: i64) -> Result<Option<String>> {
+    Ok(cycle_run::Entity::find_by_id(id).one(db).await?.map(|row| row.status))
+}

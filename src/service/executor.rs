@@ -157,6 +157,12 @@ pub async fn execute_for_account(
             });
             continue;
         }
+        if !campaign.is_active() {
+            // Paused by hand since the decision: a scale-up must not revive spend.
+            let why = format!("the campaign was set to {} since the decision; not applied", campaign.effective_status);
+            verdicts.insert(record.id, Verdict::failed(why));
+            continue;
+        }
         if recheck_cap && a.new_budget_minor > a.old_budget_minor {
             let campaign_id = CampaignId::parse(&a.campaign_id, "campaign_id")?;
             let Some(rule) = applicable_rule(&account_rules, &campaign_id) else {

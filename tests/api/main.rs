@@ -5,6 +5,7 @@ mod alerts;
 mod approvals;
 mod dashboard;
 mod engine;
+mod faults;
 mod graph_proxy;
 mod health;
 mod helpers;

@@ -32,6 +32,13 @@ pub(super) fn batch(state: &mut State, base: &Url, req: &GraphRequest) -> Reply 
             entries.push(None);
             continue;
         }
+        let is_write = op.get("method").and_then(Value::as_str).is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+        if is_write && state.faults.null_write_ops > 0 {
+            // The batch timed out before this write ran: nothing was applied.
+            state.faults.null_write_ops -= 1;
+            entries.push(None);
+            continue;
+        }
         let reply = run_op(state, base, op);
         account = account.or(reply.account);
         entries.push(Some(Entry { code: reply.status, headers, body: reply.body }));

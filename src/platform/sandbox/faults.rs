@@ -91,6 +91,8 @@ pub(super) struct Faults {
     pub(super) stall_for: Duration,
     /// Batch operations still to leave `null`, as after a batch timeout.
     pub(super) null_batch_ops: u32,
+    /// Write operations (POST) still to leave `null`, unapplied.
+    pub(super) null_write_ops: u32,
     pub(super) throttled: HashMap<String, ThrottleFault>,
     pub(super) usage: HashMap<String, UsageFault>,
     pub(super) object_errors: HashMap<String, MetaErrorSpec>,
@@ -103,8 +105,11 @@ pub(super) struct Faults {
     /// Batch requests with writes still to apply and then answer with a bare
     /// HTTP 502, as a proxy that lost Meta's answer would.
     pub(super) lost_write_answers: u32,
-    /// Objects whose reads (GET) fail with this error; writes still work.
-    pub(super) read_errors: HashMap<String, MetaErrorSpec>,
+    /// Objects whose reads (GET) fail with this error after the given
+    /// number of reads have gone through; writes still work.
+    pub(super) read_errors: HashMap<String, (MetaErrorSpec, u32)>,
+    /// An edit a person makes when the next insights request arrives.
+    pub(super) hand_edit_on_insights: Option<(String, super::spec::HandEdit)>,
 }
 
 impl Faults {

@@ -132,9 +132,13 @@ pub(super) fn dispatch(state: &mut State, base: &Url, req: &GraphRequest) -> Rep
         return error_reply(state, &spec, account);
     }
     if req.method == Method::Get
-        && let Some(spec) = state.faults.read_errors.get(&target).cloned()
+        && let Some((spec, let_through)) = state.faults.read_errors.get_mut(&target)
     {
-        return error_reply(state, &spec, account);
+        if *let_through == 0 {
+            let spec = spec.clone();
+            return error_reply(state, &spec, account);
+        }
+        *let_through -= 1;
     }
     let Some(account) = account else {
         return not_found(state, req.method, &target);
@@ -149,7 +153,13 @@ pub(super) fn dispatch(state: &mut State, base: &Url, req: &GraphRequest) -> Rep
         (Method::Get, [_, edge]) if target == account_id => match edge.as_str() {
             "campaigns" => edges::campaigns(state, base, req, account),
             "adsets" => edges::adsets(state, base, req, account),
-            "insights" => insights::insights(state, base, req, account),
+            "insights" => {
+                // A person edits a budget while the insights are being read.
+                if let Some((id, edit)) = state.faults.hand_edit_on_insights.take() {
+                    edit_by_hand(state, &id, &edit);
+                }
+                insights::insights(state, base, req, account)
+            }
             other => error_reply(
                 state,
                 &MetaErrorSpec::permanent(2500, None, &format!("Unknown path components: /{other}")),
@@ -259,6 +269,7 @@ fn update(state: &mut State, object: ObjectRef, req: &GraphRequest, account: usi
                 field: field.to_owned(),
                 value,
                 applied: stick,
+                by_hand: false,
             });
         }
     }
@@ -422,5 +433,22 @@ mod tests {
         assert_eq!((req.version.as_str(), req.segments.len(), req.kind()), ("v26.0", 2, RequestKind::Insights));
         assert_eq!(GraphRequest::new(Method::Post, "/", Vec::new()).kind(), RequestKind::Batch);
         assert_eq!(GraphRequest::new(Method::Get, "123", Vec::new()).version, "v26.0");
+    }
+}
+
+/// Applies `edit` to object `id` as a person in Meta's UI would: it takes
+/// effect at once and is recorded with `by_hand`. Unknown objects are ignored.
+pub(super) fn edit_by_hand(state: &mut State, id: &str, edit: &super::spec::HandEdit) {
+    let Some(object) = state.objects.get(id).copied() else { return };
+    let Some(account) = state.account_of(id) else { return };
+    let params = match edit {
+        super::spec::HandEdit::DailyBudget(b) => vec![("daily_budget".to_owned(), b.to_string())],
+        super::spec::HandEdit::Pause => vec![("status".to_owned(), "PAUSED".to_owned())],
+    };
+    let before = state.writes.len();
+    let req = GraphRequest::new(Method::Post, id, params);
+    let _ = update(state, object, &req, account);
+    for write in &mut state.writes[before..] {
+        write.by_hand = true;
     }
 }

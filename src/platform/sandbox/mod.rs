@@ -32,8 +32,8 @@ pub use hourly::AppliedBudgetSchedule;
 pub use market::{Daypart, MarketSpec};
 pub use server::RunningSandbox;
 pub use spec::{
-    AccountSpec, AdSetSpec, AppliedWrite, BudgetHolderSpec, CampaignSpec, ObjectSnapshot, Performance, RequestCounts,
-    RequestKind, SandboxError, ScriptedMetrics, SpecStatus,
+    AccountSpec, AdSetSpec, AppliedWrite, BudgetHolderSpec, CampaignSpec, HandEdit, ObjectSnapshot, Performance,
+    RequestCounts, RequestKind, SandboxError, ScriptedMetrics, SpecStatus,
 };
 
 use self::state::{Account, AdSet, Budget, Campaign, ObjectRef, State, Timeline};
@@ -284,6 +284,12 @@ impl Sandbox {
         self.with(|st| st.faults.lost_writes.insert(id.to_owned()));
     }
 
+    /// The next `n` write operations (POST) of batch requests are left `null`
+    /// and not applied, as when Meta's batch times out before running them.
+    pub fn time_out_next_write_ops(&self, n: u32) {
+        self.with(|st| st.faults.null_write_ops = n);
+    }
+
     /// The next `n` batch requests that carry writes are applied, then
     /// answered only after `delay`: the write lands while a client with a
     /// shorter timeout sees a timeout.
@@ -300,9 +306,21 @@ impl Sandbox {
         self.with(|st| st.faults.lost_write_answers = n);
     }
 
-    /// Reads (GET) of object `id` fail with `error`; writes to it still work.
-    pub fn fail_reads_of(&self, id: &str, error: MetaErrorSpec) {
-        self.with(|st| st.faults.read_errors.insert(id.to_owned(), error));
+    /// Reads (GET) of object `id` fail with `error` once `let_through` reads
+    /// have been answered; writes to it still work.
+    pub fn fail_reads_of(&self, id: &str, error: MetaErrorSpec, let_through: u32) {
+        self.with(|st| st.faults.read_errors.insert(id.to_owned(), (error, let_through)));
+    }
+
+    /// A person edits object `id` in Meta's UI now.
+    pub fn edit_by_hand(&self, id: &str, edit: HandEdit) {
+        self.with(|st| graph::edit_by_hand(st, id, &edit));
+    }
+
+    /// A person edits object `id` when the next insights request arrives
+    /// (in the middle of a cycle, after the budgets were read).
+    pub fn edit_by_hand_on_next_insights(&self, id: &str, edit: HandEdit) {
+        self.with(|st| st.faults.hand_edit_on_insights = Some((id.to_owned(), edit)));
     }
 
     /// Switches every fault off.

@@ -160,6 +160,17 @@ pub struct AppliedWrite {
     pub value: String,
     /// False when a "lost write" fault acknowledged it without applying it.
     pub applied: bool,
+    /// Made by a person in Meta's UI (a test's hand edit), not through the API.
+    pub by_hand: bool,
+}
+
+/// A change a person makes in Meta's UI, as tests stage it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandEdit {
+    /// Sets a campaign's or ad set's daily budget.
+    DailyBudget(i64),
+    /// Pauses a campaign or ad set.
+    Pause,
 }
 
 /// A campaign or ad set as it stands now.
