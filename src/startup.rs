@@ -175,6 +175,7 @@ impl Application {
             }))
         });
         let watchdog = tokio::spawn(watch_database(state.db.clone(), health.clone()));
+        let settler = tokio::spawn(settle_after_a_crash(state.clone()));
         let mut scheduler = scheduler::start(state.clone(), &self.schedules).await?;
         tracing::info!(
             addr = %self.addr,
@@ -228,12 +229,25 @@ impl Application {
         // action is left half-applied by the shutdown.
         let _cycle = state.cycle_lock.lock().await;
         watchdog.abort();
+        settler.abort();
         let _ = stop_metrics.send(());
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+/// Settles the actions a crashed process left open as soon as its liveness
+/// mark has lapsed (one lease TTL after start-up), instead of at the next
+/// cycle.
+async fn settle_after_a_crash(state: AppState) {
+    tokio::time::sleep(state.engine.leases.ttl + std::time::Duration::from_secs(1)).await;
+    match crate::service::executor::settle_unsettled(&state).await {
+        Ok(settled) if !settled.is_empty() => tracing::info!(count = settled.len(), "settled interrupted actions"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot settle interrupted actions yet; the next cycle will"),
     }
 }
 

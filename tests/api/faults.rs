@@ -311,3 +311,96 @@ async fn assert_nothing_left_behind(app: &TestApp) {
     }
     panic!("an action stayed executing or the cycle lease stayed taken");
 }
+
+/// The server binary, started as a separate process against `sandbox` and
+/// the database at `url`, with short leases so a crash is noticed quickly.
+fn start_server_process(url: &str, running: &RunningSandbox, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .env("AUTOSCALER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AUTOSCALER_METRICS_LISTEN", "off")
+        .env("AUTOSCALER_OPTIMIZE_SCHEDULE", "off")
+        .env("AUTOSCALER_LEASE_TTL_SECS", "6")
+        .env("AUTOSCALER_LEASE_RENEW_SECS", "2")
+        .env("META_ACCESS_TOKEN", running.access_token())
+        .env("META_GRAPH_URL", running.base_url().to_string())
+        .env("META_AD_ACCOUNT_IDS", ACCOUNT)
+        .env("META_REQUEST_TIMEOUT_SECS", "120")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server binary starts")
+}
+
+/// A client of the server process on `port`, once it accepts connections.
+async fn connect(port: u16) -> pb::auto_scaler_service_client::AutoScalerServiceClient<tonic::transport::Channel> {
+    for _ in 0..600 {
+        if let Ok(client) =
+            pb::auto_scaler_service_client::AutoScalerServiceClient::connect(format!("http://127.0.0.1:{port}")).await
+        {
+            return client;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server process did not start listening");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+#[tokio::test]
+async fn after_a_sigkill_in_the_middle_of_a_batch_a_restarted_server_settles_every_interrupted_action() {
+    for backend in backends() {
+        let db = crate::helpers::TestDb::create(backend).await;
+        let sandbox = market();
+        let running = sandbox.start().await.expect("sandbox");
+        // Meta applies the batch and holds its answer for a minute.
+        sandbox.answer_writes_late(1, Duration::from_secs(60));
+        let port = free_port();
+        let mut server = start_server_process(&db.url, &running, port);
+        let mut client = connect(port).await;
+        let cycle = tokio::spawn(async move { client.run_cycle(RunCycleRequest::default()).await });
+        for _ in 0..600 {
+            if sandbox.writes().len() == CAMPAIGNS.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(sandbox.writes().len(), CAMPAIGNS.len(), "the batch reached Meta");
+        server.kill().expect("SIGKILL");
+        server.wait().expect("reaped");
+        let _ = cycle.await;
+
+        let port = free_port();
+        let mut restarted = start_server_process(&db.url, &running, port);
+        let mut client = connect(port).await;
+        let state = autoscaler::persistence::connect(&db.url).await.expect("database");
+        // The dead process's lease and liveness mark lapse within one TTL;
+        // cycles are refused until then, and the first one after settles.
+        let mut settled = Vec::new();
+        for _ in 0..120 {
+            let _ = client.run_cycle(RunCycleRequest::default()).await;
+            settled = actions::in_status(&state, ActionStatus::Executed, Some(ACCOUNT), None, 100).await.expect("q");
+            if settled.len() == CAMPAIGNS.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        restarted.kill().expect("stop");
+        restarted.wait().expect("reaped");
+
+        assert_eq!(settled.len(), CAMPAIGNS.len(), "every interrupted action was settled");
+        for action in &settled {
+            let resolution = action.resolution.as_deref().unwrap_or_default();
+            assert!(resolution.starts_with("recovered after an interrupted execution"), "{resolution}");
+            assert!(resolution.contains("$138.00, the new value"), "{resolution}");
+            assert!(action.executed_at.is_some());
+        }
+        assert_eq!(sandbox.writes().len(), CAMPAIGNS.len(), "nothing was written again");
+        assert!(actions::unsettled(&state).await.expect("q").is_empty());
+    }
+}
