@@ -419,23 +419,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_forms_and_paths() {
-        assert_eq!(
-            parse_form("batch=%5B%7B%22a%22%3A1%7D%5D&x=a+b&flag"),
-            vec![("batch".into(), "[{\"a\":1}]".into()), ("x".into(), "a b".into()), ("flag".into(), String::new())]
-        );
-        let req = GraphRequest::new(Method::Get, "/v26.0/act_1/insights", Vec::new());
-        assert_eq!((req.version.as_str(), req.segments.len(), req.kind()), ("v26.0", 2, RequestKind::Insights));
-        assert_eq!(GraphRequest::new(Method::Post, "/", Vec::new()).kind(), RequestKind::Batch);
-        assert_eq!(GraphRequest::new(Method::Get, "123", Vec::new()).version, "v26.0");
-    }
-}
-
 /// Applies `edit` to object `id` as a person in Meta's UI would: it takes
 /// effect at once and is recorded with `by_hand`. Unknown objects are ignored.
 pub(super) fn edit_by_hand(state: &mut State, id: &str, edit: &super::spec::HandEdit) {
@@ -450,5 +433,22 @@ pub(super) fn edit_by_hand(state: &mut State, id: &str, edit: &super::spec::Hand
     let _ = update(state, object, &req, account);
     for write in &mut state.writes[before..] {
         write.by_hand = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_forms_and_paths() {
+        assert_eq!(
+            parse_form("batch=%5B%7B%22a%22%3A1%7D%5D&x=a+b&flag"),
+            vec![("batch".into(), "[{\"a\":1}]".into()), ("x".into(), "a b".into()), ("flag".into(), String::new())]
+        );
+        let req = GraphRequest::new(Method::Get, "/v26.0/act_1/insights", Vec::new());
+        assert_eq!((req.version.as_str(), req.segments.len(), req.kind()), ("v26.0", 2, RequestKind::Insights));
+        assert_eq!(GraphRequest::new(Method::Post, "/", Vec::new()).kind(), RequestKind::Batch);
+        assert_eq!(GraphRequest::new(Method::Get, "123", Vec::new()).version, "v26.0");
     }
 }
