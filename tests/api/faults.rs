@@ -13,7 +13,8 @@ use autoscaler::domain::action::{ActionRecord, ActionStatus};
 use autoscaler::pb::{self, RunCycleRequest};
 use autoscaler::persistence::{actions, cycles, leases};
 use autoscaler::platform::sandbox::{
-    AccountSpec, CampaignSpec, HandEdit, MetaErrorSpec, RequestKind, RunningSandbox, Sandbox, ScriptedMetrics,
+    AccountSpec, AdSetSpec, BudgetHolderSpec, CampaignSpec, HandEdit, MetaErrorSpec, Performance, RequestKind,
+    RunningSandbox, Sandbox, ScriptedMetrics, SpecStatus,
 };
 
 use crate::helpers::{Backend, TestApp, backends, spawn_app_with};
@@ -402,5 +403,51 @@ async fn after_a_sigkill_in_the_middle_of_a_batch_a_restarted_server_settles_eve
         }
         assert_eq!(sandbox.writes().len(), CAMPAIGNS.len(), "nothing was written again");
         assert!(actions::unsettled(&state).await.expect("q").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_partly_applied_ad_set_change_names_the_ad_sets_that_took_it_and_holds_the_cooldown() {
+    for backend in backends() {
+        let sandbox = Sandbox::empty();
+        sandbox
+            .add_account(AccountSpec {
+                id: ACCOUNT.into(),
+                name: "Faults".into(),
+                currency: "USD".into(),
+                timezone_name: "UTC".into(),
+            })
+            .expect("account");
+        sandbox
+            .add_campaign(
+                ACCOUNT,
+                CampaignSpec {
+                    id: "6000".into(),
+                    name: "Ad sets".into(),
+                    budget: BudgetHolderSpec::AdSets(vec![
+                        AdSetSpec { id: "6001".into(), daily_budget_minor: 5_750, status: SpecStatus::Active },
+                        AdSetSpec { id: "6002".into(), daily_budget_minor: 5_750, status: SpecStatus::Active },
+                    ]),
+                    status: SpecStatus::Active,
+                    performance: Performance::Scripted(good()),
+                },
+            )
+            .expect("campaign");
+        let (app, _running) = spawn(backend, &sandbox, |_| {}).await;
+        sandbox.lose_writes_to("6002");
+
+        let first = run_cycle(&app).await;
+        assert_eq!(first.failed, 1, "{first:?}");
+        let action = of_campaign(&history(&app).await, "6000")[0].clone();
+        assert_eq!(action.status, ActionStatus::Failed);
+        assert!(action.error.as_deref().unwrap_or_default().starts_with("partly applied (1 of 2"), "{action:?}");
+        assert_eq!(action.resolution.as_deref(), Some("the new budget was taken by 6001; not by the others"));
+        assert!(action.executed_at.is_some(), "it reached the platform");
+
+        sandbox.clear_faults();
+        let second = run_cycle(&app).await;
+        assert_eq!((second.executed, second.failed), (0, 0), "the cooldown counts the partial change: {second:?}");
+        let applied: Vec<String> = sandbox.writes().into_iter().filter(|w| w.applied).map(|w| w.object_id).collect();
+        assert_eq!(applied, ["6001"]);
     }
 }
