@@ -115,7 +115,7 @@ impl AutoScalerService for AutoScalerApi {
         Err(match failure.kind {
             FailureKind::NotFound => Error::NotFound { kind: "campaign", id: req.campaign_id },
             FailureKind::NoRule => Error::FailedPrecondition(failure.error),
-            FailureKind::Other => Error::Platform(failure.error),
+            FailureKind::Other => Error::Platform(crate::error::PlatformFailure::transient(failure.error)),
         }
         .into())
     }

@@ -11,7 +11,7 @@ use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLev
 use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
-use crate::error::{Error, Result};
+use crate::error::{Error, PlatformFailure, Result};
 use crate::metrics::PlatformLabels;
 use crate::persistence::snapshots::NewSnapshot;
 use crate::persistence::{actions, rules, snapshots};
@@ -106,7 +106,10 @@ pub async fn evaluate_account(
 ) -> Result<AccountOutcome> {
     let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
     let tz: Tz = info.timezone_name.parse().map_err(|_| {
-        Error::Platform(format!("account {account} reports an unknown time zone {:?}", info.timezone_name))
+        Error::Platform(PlatformFailure::permanent(format!(
+            "account {account} reports an unknown time zone {:?}",
+            info.timezone_name
+        )))
     })?;
     let now = Utc::now();
     let account_rules = rules_for(state, &info, options.dry_run).await?;

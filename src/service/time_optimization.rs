@@ -47,7 +47,10 @@ async fn account_info(state: &AppState, account: &AccountId) -> Result<Option<(A
     match state.platform.account(account).await {
         Ok(info) => {
             let tz: Tz = info.timezone_name.parse().map_err(|_| {
-                Error::Platform(format!("account {account} reports an unknown time zone {:?}", info.timezone_name))
+                Error::Platform(crate::error::PlatformFailure::permanent(format!(
+                    "account {account} reports an unknown time zone {:?}",
+                    info.timezone_name
+                )))
             })?;
             Ok(Some((info, tz)))
         }

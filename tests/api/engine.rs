@@ -13,6 +13,7 @@ use autoscaler::platform::sandbox::{
 };
 use autoscaler::service::executor;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 use crate::helpers::{TestApp, backends, spawn_with_sandbox};
 
@@ -292,6 +293,28 @@ async fn platform_failures_are_unavailable_with_metas_code() {
         assert_eq!(err.code(), Code::Unavailable, "{err:?}");
         assert!(err.message().contains("80004"), "{}", err.message());
         assert!(!err.message().contains(&sandbox.access_token()), "the token leaked");
+        let details = err.get_error_details();
+        assert_eq!(details.error_info().map(|i| i.reason.as_str()), Some("META_THROTTLED"));
+        assert!(details.retry_info().and_then(|r| r.retry_delay).is_some(), "tells when to retry");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_meta_token_is_a_failed_precondition_with_metas_code_not_a_retry() {
+    for backend in backends() {
+        let sandbox = sandbox_with(vec![CampaignSpec::scripted("1001", "Winner", 20_000, winner())]);
+        let expired = MetaErrorSpec::permanent(190, Some(463), "Error validating access token: Session has expired");
+        sandbox.fail_object(ACCOUNT, expired);
+        let (app, _running) = spawn_with_sandbox(backend, &sandbox).await;
+        let err = evaluate(&app, "1001", false).await.expect_err("token expired");
+        assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+        let details = err.get_error_details();
+        let info = details.error_info().expect("error info");
+        assert_eq!(info.reason, "META_AUTH");
+        assert_eq!(info.metadata.get("meta_code").map(String::as_str), Some("190"));
+        assert_eq!(info.metadata.get("meta_subcode").map(String::as_str), Some("463"));
+        assert!(details.retry_info().is_none(), "retrying cannot help");
+        assert_eq!(count_all(&app).await, 0);
     }
 }
 

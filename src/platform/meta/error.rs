@@ -226,7 +226,41 @@ impl From<PlatformError> for crate::error::Error {
             };
             crate::error::Error::NotFound { kind: "ad platform object", id }
         } else {
-            crate::error::Error::Platform(err.to_string())
+            crate::error::Error::Platform(err.failure())
+        }
+    }
+}
+
+impl PlatformError {
+    /// The failure as the service reports it to callers: its class (what to
+    /// do about it), Meta's code and subcode, a token-free message.
+    pub fn failure(&self) -> crate::error::PlatformFailure {
+        use crate::error::PlatformErrorClass as Class;
+        let class = if self.is_throttle() {
+            Class::Throttled
+        } else if self.is_transient() || matches!(self, Self::Decode(_)) {
+            // An answer that is not what the API promises is usually a proxy
+            // or a partial outage: worth another try later.
+            Class::Transient
+        } else {
+            match self.code() {
+                // Invalid or expired token, session key invalid.
+                Some(190 | 102) => Class::Auth,
+                // Permission errors: 10, 200-299.
+                Some(10 | 200..=299) => Class::Permission,
+                _ => Class::Permanent,
+            }
+        };
+        let retry_after = match self {
+            Self::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        crate::error::PlatformFailure {
+            class,
+            code: self.code(),
+            subcode: self.subcode(),
+            message: self.to_string(),
+            retry_after,
         }
     }
 }
@@ -289,7 +323,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let err = api(json!({"error": {"message": "Invalid OAuth access token", "code": 190}}));
-        assert!(matches!(crate::error::Error::from(err), crate::error::Error::Platform(m) if m.contains("190")));
+        assert!(matches!(
+            crate::error::Error::from(err),
+            crate::error::Error::Platform(f) if f.code == Some(190) && f.class == crate::error::PlatformErrorClass::Auth
+        ));
     }
 
     #[test]

@@ -69,10 +69,9 @@ async fn apply(
         return Ok(());
     }
     let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
-    let tz: Tz = info
-        .timezone_name
-        .parse()
-        .map_err(|_| Error::Platform(format!("unknown time zone {:?}", info.timezone_name)))?;
+    let tz: Tz = info.timezone_name.parse().map_err(|_| {
+        Error::Platform(crate::error::PlatformFailure::permanent(format!("unknown time zone {:?}", info.timezone_name)))
+    })?;
     let campaigns = state.platform.campaigns(account).await.map_err(|e| platform_error(state, account, e))?;
     let now = Utc::now();
     let Some(tomorrow) = now.with_timezone(&tz).date_naive().checked_add_days(Days::new(1)) else { return Ok(()) };
