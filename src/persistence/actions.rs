@@ -296,24 +296,26 @@ pub async fn in_status(
 /// For each campaign of `account_id`, when its budget was last changed (the
 /// cooldown's input): every budget action that reached the platform counts,
 /// whatever its recorded outcome (executed, partly applied, or unconfirmed
-/// and possibly applied). One aggregate query.
+/// and possibly applied). With `before`, only changes before it count (the
+/// cooldown at the start of a replay). One aggregate query.
 pub async fn last_budget_changes(
     db: &impl ConnectionTrait,
     account_id: &str,
+    before: Option<DateTime<Utc>>,
 ) -> Result<HashMap<String, DateTime<Utc>>> {
     let budget_types =
         [ActionType::ScaleUpAggressive, ActionType::ScaleUp, ActionType::ScaleDown].map(|t| t.as_str().to_owned());
-    let rows: Vec<(String, Option<DateTime<Utc>>)> = Actions::find()
+    let mut query = Actions::find()
         .select_only()
         .column(Column::CampaignId)
         .column_as(Column::ExecutedAt.max(), "last_change")
         .filter(Column::AccountId.eq(account_id))
         .filter(Column::ExecutedAt.is_not_null())
-        .filter(Column::ActionType.is_in(budget_types))
-        .group_by(Column::CampaignId)
-        .into_tuple()
-        .all(db)
-        .await?;
+        .filter(Column::ActionType.is_in(budget_types));
+    if let Some(before) = before {
+        query = query.filter(Column::ExecutedAt.lt(before));
+    }
+    let rows: Vec<(String, Option<DateTime<Utc>>)> = query.group_by(Column::CampaignId).into_tuple().all(db).await?;
     Ok(rows.into_iter().filter_map(|(campaign, at)| at.map(|at| (campaign, at))).collect())
 }
 

@@ -1,7 +1,6 @@
 //! Replay reads (read-only): the engine's stored per-cycle readings of an
 //! account over a period, the last executed budget change of each campaign
 //! before it, and the actions the live engine recorded in it.
-use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -9,7 +8,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
 use super::actions::to_domain;
 use super::entity::performance_snapshot::{self, Column as Snap, Entity as Snapshots};
 use super::entity::scaling_action::{Column, Entity as Actions};
-use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType};
+use crate::domain::action::{ActionMetrics, ActionRecord};
 use crate::error::{Error, Result};
 
 /// Most readings one replay may load: about a month of 1,000 campaigns.
@@ -85,30 +84,6 @@ pub async fn readings(
         ));
     }
     Ok(rows.into_iter().map(reading).collect())
-}
-
-/// For each campaign of `account`, when its budget was last changed by an
-/// executed action before `before` (the cooldown at the start of a replay).
-pub async fn last_budget_changes_before(
-    db: &impl ConnectionTrait,
-    account: &str,
-    before: DateTime<Utc>,
-) -> Result<HashMap<String, DateTime<Utc>>> {
-    let budget_types =
-        [ActionType::ScaleUpAggressive, ActionType::ScaleUp, ActionType::ScaleDown].map(|t| t.as_str().to_owned());
-    let rows: Vec<(String, Option<DateTime<Utc>>)> = Actions::find()
-        .select_only()
-        .column(Column::CampaignId)
-        .column_as(Column::ExecutedAt.max(), "last_change")
-        .filter(Column::AccountId.eq(account))
-        .filter(Column::Status.eq(ActionStatus::Executed.as_str()))
-        .filter(Column::ActionType.is_in(budget_types))
-        .filter(Column::ExecutedAt.lt(before))
-        .group_by(Column::CampaignId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().filter_map(|(campaign, at)| at.map(|at| (campaign, at))).collect())
 }
 
 /// The actions the live engine recorded for `account` in `[from, to)`, oldest first.

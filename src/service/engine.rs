@@ -169,7 +169,7 @@ pub async fn evaluate_account(
         insights.insert(window, (days, rows.into_iter().map(|p| (p.campaign_id.clone(), p)).collect()));
     }
 
-    let last_changes = actions::last_budget_changes(&state.db, account.as_str()).await?;
+    let last_changes = actions::last_budget_changes(&state.db, account.as_str(), None).await?;
     let open = actions::open_by_campaign(&state.db, account.as_str()).await?;
     // The cap bounds the daily budgets of active campaigns; campaigns without a
     // daily budget (lifetime budgets) add nothing to it.

@@ -190,7 +190,7 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
     let mut notes = Vec::new();
     let rules = rules_for(state, &req, &currency, &mut notes).await?;
     let mut tracked: HashMap<String, Tracked> = HashMap::new();
-    for (campaign, at) in store::last_budget_changes_before(&state.db, account, req.start).await? {
+    for (campaign, at) in crate::persistence::actions::last_budget_changes(&state.db, account, Some(req.start)).await? {
         tracked.entry(campaign).or_default().last_change = Some(at);
     }
     let recorded =
