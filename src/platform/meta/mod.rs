@@ -136,6 +136,12 @@ impl MetaClient {
         self.inner.gates.requests(account.as_str())
     }
 
+    /// How long requests for `account` were held back so far (throttle
+    /// pauses and the spacing of a slowed account), as the client decided.
+    pub fn account_wait(&self, account: &AccountId) -> Duration {
+        self.inner.gates.waited(account.as_str())
+    }
+
     /// The ad account's name, currency, time zone and status.
     pub async fn account(&self, account: &AccountId) -> Result<AccountInfo, PlatformError> {
         let call = transport::Call::Get {

@@ -99,6 +99,8 @@ struct AccountGate {
     next_slot: Option<Instant>,
     slow: bool,
     requests: u64,
+    /// Total wait imposed on admitted requests (throttle pauses, spacing).
+    waited: Duration,
 }
 
 /// Per-account throttle state shared by all clones of a client.
@@ -147,6 +149,7 @@ impl Gates {
                 wait = slot - now;
             }
             gate.requests += 1;
+            gate.waited += wait;
             if wait.is_zero() { Admission::Go } else { Admission::WaitThen(wait) }
         })
     }
@@ -177,6 +180,12 @@ impl Gates {
     pub fn requests(&self, account: &str) -> u64 {
         let map = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         map.get(account).map_or(0, |g| g.requests)
+    }
+
+    /// Total wait the gate imposed on `account`'s admitted requests so far.
+    pub fn waited(&self, account: &str) -> Duration {
+        let map = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(account).map_or(Duration::ZERO, |g| g.waited)
     }
 }
 
