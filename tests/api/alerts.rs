@@ -69,7 +69,7 @@ fn fast_settings(url: &str) -> AlertSettings {
 }
 
 async fn wait_for(alerts: &Alerts, done: impl Fn(AlertStats) -> bool) -> AlertStats {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let stats = alerts.stats();
         if done(stats) {
@@ -134,8 +134,8 @@ async fn a_failing_webhook_is_retried_a_bounded_number_of_times() {
     alerts.observe(&[record(1, ActionType::Pause, ActionStatus::Executed, (15_000, 0))]);
     let stats = wait_for(&alerts, |s| s.failed == 1).await;
     assert_eq!(stats, AlertStats { queued: 1, delivered: 0, failed: 1, dropped: 0 });
+    // Nothing in flight: no further try can come, so the count is final.
     assert!(alerts.flush(Duration::ZERO).await, "nothing left in flight");
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bodies.lock().expect("lock").len(), 3, "exactly max_attempts tries");
 
     // A refusal (4xx) will not improve: one try only.
@@ -143,7 +143,7 @@ async fn a_failing_webhook_is_retried_a_bounded_number_of_times() {
     let alerts = Alerts::start(fast_settings(&url));
     alerts.observe(&[record(1, ActionType::Pause, ActionStatus::Executed, (15_000, 0))]);
     wait_for(&alerts, |s| s.failed == 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(alerts.flush(Duration::ZERO).await, "nothing left in flight");
     assert_eq!(bodies.lock().expect("lock").len(), 1);
 
     // Nobody listening at all: also bounded, also counted.
@@ -158,9 +158,9 @@ async fn observe_never_waits_for_a_slow_webhook_and_counts_what_it_drops() {
     let alerts = Alerts::start(AlertSettings { queue_capacity: 5, ..fast_settings(&url) });
     let records: Vec<_> =
         (1..=200).map(|id| record(id, ActionType::ScaleUp, ActionStatus::PendingApproval, (10_000, 12_000))).collect();
-    let started = Instant::now();
+    // `observe` is not async: it only queues. Right after it returns every
+    // record is accounted for, queued or dropped, while the webhook is slow.
     alerts.observe(&records);
-    assert!(started.elapsed() < Duration::from_millis(100), "observe took {:?}", started.elapsed());
     let stats = alerts.stats();
     assert_eq!(stats.queued + stats.dropped, 200);
     assert!(stats.dropped >= 190, "{stats:?}");

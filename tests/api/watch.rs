@@ -359,9 +359,11 @@ async fn a_watcher_task_stops_when_its_client_goes_away() {
         wait_until("the watcher to start", || server.watchers.active() == 1).await;
         drop(stream);
         wait_until("the watcher to stop", || server.watchers.active() == 0).await;
-        // Events afterwards find nobody and harm nobody.
+        // Later events harm nobody: a new watcher gets them, and it is the only one.
+        let mut again = watcher_client.watch_actions(WatchActionsRequest::default()).await.expect("watch").into_inner();
+        wait_until("the new watcher to start", || server.watchers.active() == 1).await;
         record_actions(&app.state, &[pending("act_1", "1")]).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(server.watchers.active(), 0, "{backend:?}");
+        assert_eq!(take(&mut again, 1).await.len(), 1, "{backend:?}");
+        assert_eq!(server.watchers.active(), 1, "{backend:?}");
     }
 }
