@@ -154,6 +154,12 @@ fn budget(raw: Option<&str>, key: &str) -> Result<Option<i64>, PlatformError> {
         None | Some("") => Ok(None),
         Some(raw) => {
             let minor = parse_count(raw).map_err(|e| decode(&format!("{key}: {e}")))?;
+            // Beyond any real budget (and near i64 overflow once summed): a
+            // corrupted answer. Refusing it keeps it out of every decision and
+            // record; the account is reported failed until Meta answers sanely.
+            if minor > crate::domain::rule::MAX_AMOUNT_MINOR {
+                return Err(decode(&format!("{key} of {minor} minor units is beyond any real budget")));
+            }
             Ok((minor > 0).then_some(minor))
         }
     }
