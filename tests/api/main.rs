@@ -4,6 +4,7 @@
 mod alerts;
 mod approvals;
 mod dashboard;
+mod edges;
 mod engine;
 mod graph_proxy;
 mod health;
