@@ -304,3 +304,81 @@ async fn list_call_latency() {
     times.sort();
     println!("ListRules x200: p50 {:?}, p90 {:?}, max {:?}", times[100], times[180], times[199]);
 }
+
+#[tokio::test]
+async fn the_sandbox_pages_hourly_insights_by_rows_as_meta_does() {
+    // Meta's `limit` counts rows (a campaign's hour): a month of 30 campaigns
+    // must not come back as one page of 21,600 rows.
+    let sandbox = Sandbox::generated(5, 1, 30);
+    let running = sandbox.start().await.expect("sandbox starts");
+    let account = sandbox.account_ids().remove(0);
+    // reqwest is built without a TLS provider; MetaClient installs ring, do the same here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let mut url = format!(
+        "{}v26.0/{account}/insights?level=campaign&time_increment=1&limit=100\
+         &breakdowns=hourly_stats_aggregated_by_advertiser_time_zone&fields=campaign_id,spend,impressions,clicks\
+         &date_preset=last_30d&access_token={}",
+        running.base_url(),
+        running.access_token()
+    );
+    let (mut pages, mut rows) = (0, 0);
+    loop {
+        let body: serde_json::Value = client.get(&url).send().await.expect("sent").json().await.expect("json");
+        let data = body["data"].as_array().unwrap_or_else(|| panic!("a page: {body}"));
+        assert!(data.len() <= 100, "a page of {} rows", data.len());
+        pages += 1;
+        rows += data.len();
+        match body["paging"]["next"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    assert!(rows > 10_000 && pages >= rows / 100, "{rows} rows in {pages} pages");
+}
+
+/// Resident and peak memory of this process, in MiB (`/proc/self/status`).
+fn memory_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Not a test of behaviour: the memory one learn cycle over 5 sandbox
+/// accounts of 200 campaigns takes (28 days of Meta's hourly breakdown each),
+/// server, sandbox and client in this process.
+/// `cargo test --test api -- --ignored --nocapture learn_cycle_memory`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn learn_cycle_memory() {
+    let sandbox = Sandbox::generated(42, 5, 200);
+    let running = sandbox.start().await.expect("sandbox starts");
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.meta.access_token = Some(running.access_token().into());
+        s.meta.graph_url = running.base_url().to_string();
+        s.meta.account_ids = sandbox.account_ids();
+        s.meta.request_timeout = Duration::from_secs(120);
+    })
+    .await;
+    let (before, _) = memory_mib();
+    let started = std::time::Instant::now();
+    let request = pb::RunCycleRequest { mode: pb::CycleMode::Learn as i32, ..Default::default() };
+    let report = app.autoscaler.clone().run_cycle(request).await.expect("learn cycle").into_inner();
+    let (after, peak) = memory_mib();
+    println!(
+        "learn cycle over 5 x 200 campaigns: {} profiles in {:.1?}; RSS {before} MiB before, {after} MiB after, peak {peak} MiB",
+        report.profiles_learned,
+        started.elapsed()
+    );
+    let request = pb::RunCycleRequest { mode: pb::CycleMode::Learn as i32, ..Default::default() };
+    app.autoscaler.clone().run_cycle(request).await.expect("second learn cycle");
+    let (again, peak) = memory_mib();
+    println!("after a second learn cycle: RSS {again} MiB, peak {peak} MiB");
+}
