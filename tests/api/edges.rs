@@ -382,3 +382,36 @@ async fn learn_cycle_memory() {
     let (again, peak) = memory_mib();
     println!("after a second learn cycle: RSS {again} MiB, peak {peak} MiB");
 }
+
+/// `serve` flags as the binary parses them.
+#[derive(Debug, clap::Parser)]
+struct Serve {
+    #[command(flatten)]
+    args: autoscaler::config::ServeArgs,
+}
+
+fn parse_limits(flags: &[&str]) -> Result<autoscaler::config::LimitsConfig, String> {
+    use clap::Parser;
+    let cli =
+        Serve::try_parse_from(std::iter::once("serve").chain(flags.iter().copied())).map_err(|e| e.to_string())?;
+    cli.args.into_settings().map(|s| s.limits).map_err(|e| e.to_string())
+}
+
+#[test]
+fn server_limits_are_settings_with_defaults() {
+    let defaults = parse_limits(&[]).expect("defaults");
+    assert_eq!(defaults, autoscaler::config::LimitsConfig::default());
+    assert_eq!(defaults.request_timeout, Some(Duration::from_secs(60)));
+    let set =
+        parse_limits(&["--request-timeout-secs", "0", "--max-concurrent-requests", "8", "--max-watch-streams", "2"])
+            .expect("valid");
+    assert_eq!((set.request_timeout, set.max_concurrent_requests, set.max_watch_streams), (None, 8, 2));
+    for (flags, setting) in [
+        (["--max-watch-streams", "0"], "AUTOSCALER_MAX_WATCH_STREAMS"),
+        (["--max-concurrent-requests", "0"], "AUTOSCALER_MAX_CONCURRENT_REQUESTS"),
+        (["--request-timeout-secs", "100000"], "AUTOSCALER_REQUEST_TIMEOUT_SECS"),
+    ] {
+        let err = parse_limits(&flags).expect_err("out of range");
+        assert!(err.contains(setting), "{err}");
+    }
+}
