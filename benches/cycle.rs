@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         engine: EngineConfig::default(),
         schedules: Default::default(),
         metrics_listen: None,
+        limits: Default::default(),
         security: Default::default(),
     };
     let (state, _sandbox) = build_state(&settings).await?;

@@ -4,7 +4,7 @@
 //! sums; the profiles are upserted). BENCH_CAMPAIGNS and BENCH_DAYS change
 //! the size.
 //!
-//! Run: `cargo bench --bench learning`
+//! Run: `cargo bench --bench learning` (prints the process's RSS and peak RSS too)
 use std::time::Instant;
 
 use autoscaler::domain::ids::AccountId;
@@ -46,6 +46,20 @@ async fn fill(db: &DatabaseConnection, campaigns: u64, days: u64) -> Result<(), 
     Ok(())
 }
 
+/// Resident and peak memory of this process, in MiB (`/proc/self/status`; 0 elsewhere).
+fn memory_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let campaigns = env_or("BENCH_CAMPAIGNS", 10_000);
@@ -58,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     fill(&db, campaigns, days).await?;
     let rows = campaigns * days * 24;
     println!("filled {rows} hourly rows ({campaigns} campaigns x {days} days) in {:.1?}", started.elapsed());
+    println!("RSS {} MiB", memory_mib().0);
 
     let account = AccountId::parse(ACCOUNT, "account")?;
     let lookback = u32::try_from(days).unwrap_or(u32::MAX);
@@ -74,6 +89,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             profiles.len() as f64 / elapsed.as_secs_f64(),
             rows as f64 / elapsed.as_secs_f64() / 1e6,
         );
+        let (rss, peak) = memory_mib();
+        println!("  RSS {rss} MiB, peak {peak} MiB");
     }
     Ok(())
 }

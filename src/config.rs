@@ -33,6 +33,71 @@ pub struct ServeArgs {
     /// Cron schedule (seconds first, UTC) of the daily learn cycle, or "off".
     #[arg(long, env = "AUTOSCALER_LEARN_SCHEDULE", default_value = "off")]
     pub learn_schedule: String,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
+}
+
+/// What one caller may hold of the server at a time.
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// Seconds a call may run before it ends with DEADLINE_EXCEEDED; 0 turns
+    /// it off. Calls that change budgets on Meta and WatchActions are exempt.
+    #[arg(long, env = "AUTOSCALER_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+    /// Calls in progress on one connection; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AUTOSCALER_MAX_CONCURRENT_REQUESTS", default_value_t = 64)]
+    pub max_concurrent_requests: usize,
+    /// Open WatchActions streams per principal; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AUTOSCALER_MAX_WATCH_STREAMS", default_value_t = 64)]
+    pub max_watch_streams: usize,
+}
+
+/// Validated server limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Longest run of a call that is not exempt; `None` = no limit.
+    pub request_timeout: Option<std::time::Duration>,
+    /// Calls in progress per connection.
+    pub max_concurrent_requests: usize,
+    /// Open `WatchActions` streams per principal.
+    pub max_watch_streams: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Some(std::time::Duration::from_secs(60)),
+            max_concurrent_requests: 64,
+            max_watch_streams: 64,
+        }
+    }
+}
+
+impl LimitsArgs {
+    /// Validates the limits.
+    pub fn into_config(self) -> Result<LimitsConfig, ConfigError> {
+        if self.request_timeout_secs > 24 * 3600 {
+            return Err(ConfigError {
+                setting: "AUTOSCALER_REQUEST_TIMEOUT_SECS",
+                reason: "must be 0 to 86400".into(),
+            });
+        }
+        if !(1..=10_000).contains(&self.max_concurrent_requests) {
+            return Err(ConfigError {
+                setting: "AUTOSCALER_MAX_CONCURRENT_REQUESTS",
+                reason: "must be 1 to 10000".into(),
+            });
+        }
+        if !(1..=10_000).contains(&self.max_watch_streams) {
+            return Err(ConfigError { setting: "AUTOSCALER_MAX_WATCH_STREAMS", reason: "must be 1 to 10000".into() });
+        }
+        Ok(LimitsConfig {
+            request_timeout: (self.request_timeout_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.request_timeout_secs)),
+            max_concurrent_requests: self.max_concurrent_requests,
+            max_watch_streams: self.max_watch_streams,
+        })
+    }
 }
 
 /// How the engine treats approvals and alerts.
@@ -195,6 +260,8 @@ pub struct Settings {
     /// Authentication and TLS; the default (no tokens, no TLS) only serves
     /// loopback.
     pub security: SecurityConfig,
+    /// Request timeout, concurrency and stream limits.
+    pub limits: LimitsConfig,
 }
 
 /// Validated security settings.
@@ -491,6 +558,7 @@ impl ServeArgs {
             meta: self.meta.into_config()?,
             engine: self.engine.into_config()?,
             security: self.security.into_config()?,
+            limits: self.limits.into_config()?,
             metrics_listen: match self.metrics_listen.trim() {
                 "off" | "" => None,
                 raw => Some(raw.parse().map_err(|_| ConfigError {

@@ -43,7 +43,8 @@ pub struct PlatformLabels {
 /// Labels of a gRPC request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrpcLabels {
-    /// Full method path, `/autoscaler.v1.RulesService/CreateRule`.
+    /// Full method path, `/autoscaler.v1.RulesService/CreateRule`, or
+    /// `other` for any path the server does not serve.
     pub method: String,
     /// gRPC status code number as text (`0` = OK).
     pub code: String,
@@ -198,13 +199,7 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // Only our own services' paths become label values: arbitrary paths
-        // from callers must not grow the label set without bound.
-        let path = request.uri().path();
-        let known = ["/autoscaler.v1.", "/grpc.health.v1.", "/grpc.reflection.v1"].iter().any(|p| path.starts_with(p))
-            && path.len() <= 96
-            && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._".contains(&b));
-        let method = if known { path.to_owned() } else { "other".to_owned() };
+        let method = method_label(request.uri().path()).to_owned();
         let metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(async move {
@@ -219,6 +214,26 @@ where
             response
         })
     }
+}
+
+/// Methods served without authentication, besides our own services'.
+const OPEN_METHODS: [&str; 4] = [
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// The `method` label of a request path: a method the server serves, or
+/// `other`. Callers choose paths, so anything else sharing a label keeps the
+/// label set (and the memory of `/metrics`) bounded.
+pub fn method_label(path: &str) -> &'static str {
+    crate::grpc::auth::METHOD_ROLES
+        .iter()
+        .map(|(method, _)| *method)
+        .chain(OPEN_METHODS)
+        .find(|method| *method == path)
+        .unwrap_or("other")
 }
 
 /// Counters kept elsewhere, read at each scrape: Graph API requests (per
@@ -291,5 +306,14 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("autoscaler_campaigns_evaluated_total 3"), "{text}");
         assert!(text.contains("autoscaler_cycles_total{outcome=\"succeeded\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn only_served_methods_become_labels() {
+        assert_eq!(method_label("/autoscaler.v1.RulesService/ListRules"), "/autoscaler.v1.RulesService/ListRules");
+        assert_eq!(method_label("/grpc.health.v1.Health/Check"), "/grpc.health.v1.Health/Check");
+        assert_eq!(method_label("/autoscaler.v1.RulesService/Made1"), "other");
+        assert_eq!(method_label("/autoscaler.v1.RulesService/ListRules/x"), "other");
+        assert_eq!(method_label("/"), "other");
     }
 }

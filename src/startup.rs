@@ -35,7 +35,15 @@ pub struct Application {
     metrics_listener: Option<(tokio::net::TcpListener, SocketAddr)>,
     auth: AuthLayer,
     tls: Option<ServerTlsConfig>,
+    limits: crate::config::LimitsConfig,
     _sandbox: Option<RunningSandbox>,
+}
+
+/// Binds the gRPC listener. Accepted connections get `TCP_NODELAY` (the
+/// builder's own setting does not reach a listener bound here): without it
+/// a response's trailers wait for the client's delayed ACK, about 40 ms.
+pub fn bind_grpc(addr: SocketAddr) -> std::io::Result<TcpIncoming> {
+    Ok(TcpIncoming::bind(addr)?.with_nodelay(Some(true)))
 }
 
 /// The ad platform a server talks to.
@@ -108,8 +116,8 @@ impl Application {
         let tls = server_tls(&settings.security)?;
         let auth = AuthLayer::new(&settings.security.tokens);
         let (state, sandbox) = build_state(&settings).await?;
-        let incoming = TcpIncoming::bind(settings.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
+        let incoming =
+            bind_grpc(settings.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => {
@@ -129,6 +137,7 @@ impl Application {
             state,
             auth,
             tls,
+            limits: settings.limits.clone(),
             _sandbox: sandbox,
         })
     }
@@ -183,7 +192,10 @@ impl Application {
             authentication = self.auth.enabled(),
             "serving gRPC"
         );
-        let mut server = Server::builder();
+        // Calls beyond the per-connection limit are refused (RESOURCE_EXHAUSTED)
+        // rather than queued; a stream holds its slot only while it starts.
+        let mut server =
+            Server::builder().concurrency_limit_per_connection(self.limits.max_concurrent_requests).load_shed(true);
         if let Some(tls) = self.tls {
             server = server.tls_config(tls)?;
         }
@@ -193,6 +205,8 @@ impl Application {
         server
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .layer(crate::metrics::GrpcMetricsLayer::new(state.metrics.clone()))
+            .layer(crate::grpc::limits::RequestStatusLayer)
+            .layer(crate::grpc::limits::RequestTimeoutLayer::new(self.limits.request_timeout))
             .layer(crate::grpc::limits::StatusSizeLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -208,8 +222,10 @@ impl Application {
             )
             .add_service(
                 auth.layer(
-                    ApprovalsServiceServer::new(ApprovalsApi::new(state.clone()))
-                        .max_decoding_message_size(MAX_REQUEST_BYTES),
+                    ApprovalsServiceServer::new(
+                        ApprovalsApi::new(state.clone()).with_watch_limit(self.limits.max_watch_streams),
+                    )
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
                 ),
             )
             .add_service(
@@ -354,5 +370,21 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_grpc_connections_do_not_wait_for_acks() {
+        let mut incoming = bind_grpc("127.0.0.1:0".parse().expect("address")).expect("binds");
+        let addr = incoming.local_addr().expect("bound");
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connects");
+        let accepted = incoming.next().await.expect("a connection").expect("accepted");
+        assert!(accepted.nodelay().expect("readable option"), "TCP_NODELAY is off on an accepted connection");
     }
 }

@@ -41,6 +41,7 @@ fn settings(database_url: String) -> Settings {
         engine: EngineConfig::default(),
         schedules: Default::default(),
         metrics_listen: None,
+        limits: Default::default(),
         security: Default::default(),
     }
 }

@@ -4,6 +4,28 @@
 /// Meta's own table, not ISO 4217 (TWD has offset 1 here).
 const OFFSET_ONE: [&str; 11] = ["CLP", "COP", "CRC", "HUF", "ISK", "IDR", "JPY", "KRW", "PYG", "TWD", "VND"];
 
+/// ISO 4217 codes of currencies in circulation, sorted: the codes an ad
+/// account can be billed in (Meta's currency table is a subset), plus VEF,
+/// which Meta's table still lists. Funds, metals and test codes (`XXX`,
+/// `XAU`, `USN`) are left out: no account is billed in them.
+const ISO_4217: [&str; 160] = [
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD", "BIF",
+    "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP", "CRC",
+    "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS",
+    "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD",
+    "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL",
+    "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD",
+    "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD",
+    "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOS", "SRD", "SSP", "STN", "SVC",
+    "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VED", "VEF", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG", "ZWL",
+];
+
+/// Whether `code` is an ISO 4217 currency an account can be billed in.
+pub fn is_known_currency(code: &str) -> bool {
+    ISO_4217.binary_search(&code).is_ok()
+}
+
 /// Minor units per major unit for `currency` in Meta's table: 1 or 100.
 pub fn minor_unit_offset(currency: &str) -> i64 {
     if OFFSET_ONE.contains(&currency) { 1 } else { 100 }
@@ -54,5 +76,19 @@ mod tests {
         assert_eq!(minor_unit_offset("USD"), 100);
         assert_eq!(minor_unit_offset("TWD"), 1);
         assert_eq!(minor_unit_offset("BHD"), 100);
+    }
+
+    #[test]
+    fn currencies_are_iso_4217_codes() {
+        assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]), "the table must stay sorted for binary search");
+        for code in ["USD", "EUR", "JPY", "BHD", "JOD", "TWD", "VND"] {
+            assert!(is_known_currency(code), "{code}");
+        }
+        for code in OFFSET_ONE {
+            assert!(is_known_currency(code), "Meta's offset-1 currency {code}");
+        }
+        for code in ["USS", "ZZZ", "XXX", "XAU", "usd", "US", "USDD", ""] {
+            assert!(!is_known_currency(code), "{code}");
+        }
     }
 }

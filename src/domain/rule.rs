@@ -191,6 +191,11 @@ impl RuleSettings {
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(Error::invalid("currency", "must be a 3-letter ISO 4217 code such as \"USD\""));
         }
+        // Three capitals are not enough: a made-up code (`USS`) would never
+        // match an account's currency and would silently hold every change.
+        if !crate::domain::money::is_known_currency(&self.currency) {
+            return Err(Error::invalid("currency", "is not an ISO 4217 currency an ad account can use"));
+        }
         for (field, value) in [
             ("min_daily_budget_minor", self.min_daily_budget_minor),
             ("max_daily_budget_minor", self.max_daily_budget_minor),

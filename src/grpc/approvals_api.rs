@@ -25,6 +25,7 @@ pub const MAX_DECIDED_BY_CHARS: usize = 200;
 pub struct ApprovalsApi {
     state: AppState,
     watchers: Watchers,
+    watch_quota: super::limits::StreamQuota,
 }
 
 impl ApprovalsApi {
@@ -36,7 +37,14 @@ impl ApprovalsApi {
     /// A handler whose `WatchActions` streams use `settings`.
     pub fn with_watch_settings(state: AppState, settings: WatchSettings) -> Self {
         let watchers = Watchers::new(&state, settings);
-        Self { state, watchers }
+        let watch_quota = super::limits::StreamQuota::new(crate::config::LimitsConfig::default().max_watch_streams);
+        Self { state, watchers, watch_quota }
+    }
+
+    /// At most `limit` open `WatchActions` streams per principal.
+    pub fn with_watch_limit(mut self, limit: usize) -> Self {
+        self.watch_quota = super::limits::StreamQuota::new(limit);
+        self
     }
 
     /// The live streams of this handler (their count is a health figure).
@@ -246,6 +254,7 @@ impl ApprovalsService for ApprovalsApi {
         &self,
         request: Request<pb::WatchActionsRequest>,
     ) -> Result<Response<Self::WatchActionsStream>, Status> {
+        let principal = super::principal(&request);
         let req = request.into_inner();
         let filter = filter_from_pb(req.filter.as_ref())?;
         if req.after_sequence < 0 {
@@ -253,10 +262,16 @@ impl ApprovalsService for ApprovalsApi {
         }
         let replay_from = req.replay_from.as_ref().map(|t| convert::from_timestamp(t, "replay_from")).transpose()?;
         let start = WatchStart { after_sequence: req.after_sequence, replay_from };
+        let permit = self.watch_quota.acquire(&principal)?;
         let events = self.watchers.watch(filter, start).await?;
-        let stream = events.map(|item| match item {
-            Ok(event) => Ok(event_to_pb(&event)),
-            Err(end) => Err(end_status(end)),
+        // The permit lives as long as the stream: the slot frees when the
+        // stream ends or its client goes away.
+        let stream = events.map(move |item| {
+            let _open = &permit;
+            match item {
+                Ok(event) => Ok(event_to_pb(&event)),
+                Err(end) => Err(end_status(end)),
+            }
         });
         Ok(Response::new(Box::pin(stream)))
     }

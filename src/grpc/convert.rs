@@ -14,12 +14,24 @@ pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
 }
 
+/// First second of the protobuf `Timestamp` range, 0001-01-01T00:00:00Z.
+pub const MIN_TIMESTAMP_SECONDS: i64 = -62_135_596_800;
+/// Last second of the protobuf `Timestamp` range, 9999-12-31T23:59:59Z.
+pub const MAX_TIMESTAMP_SECONDS: i64 = 253_402_300_799;
+
 /// A protobuf timestamp as a chrono time; `field` names it in errors.
+/// Outside the protobuf range (years 1 to 9999) a time is refused: chrono
+/// would take it, but stored as RFC 3339 text on SQLite a year past 9999
+/// sorts before today's dates and turns a filter inside out.
 pub fn from_timestamp(t: &prost_types::Timestamp, field: &str) -> Result<DateTime<Utc>> {
+    if !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&t.seconds) {
+        return Err(Error::invalid(field, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z"));
+    }
     u32::try_from(t.nanos)
         .ok()
+        .filter(|nanos| *nanos < 1_000_000_000)
         .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
-        .ok_or_else(|| Error::invalid(field, "is not a valid timestamp"))
+        .ok_or_else(|| Error::invalid(field, "is not a valid timestamp (nanos must be 0 to 999999999)"))
 }
 
 /// Prefixes a validation error's field with the request path of its message.
@@ -308,5 +320,35 @@ pub fn action_to_pb(r: &ActionRecord) -> pb::ScalingAction {
         update_time: Some(timestamp(r.updated_at)),
         resolution: r.resolution.clone().unwrap_or_default(),
         ..new_action_to_pb(&r.action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(seconds: i64, nanos: i32) -> prost_types::Timestamp {
+        prost_types::Timestamp { seconds, nanos }
+    }
+
+    #[test]
+    fn timestamps_outside_the_protobuf_range_are_refused() {
+        let first = from_timestamp(&ts(MIN_TIMESTAMP_SECONDS, 0), "t").expect("0001-01-01");
+        assert_eq!(first.to_rfc3339(), "0001-01-01T00:00:00+00:00");
+        let last = from_timestamp(&ts(MAX_TIMESTAMP_SECONDS, 999_999_999), "t").expect("9999-12-31");
+        assert_eq!(last.timestamp(), MAX_TIMESTAMP_SECONDS);
+        for bad in [
+            ts(MAX_TIMESTAMP_SECONDS + 1, 0),
+            ts(MIN_TIMESTAMP_SECONDS - 1, 0),
+            ts(i64::MAX, 0),
+            ts(0, -1),
+            ts(0, 1_000_000_000),
+        ] {
+            let err = from_timestamp(&bad, "filter.start_time").expect_err("out of range");
+            assert!(
+                matches!(&err, Error::InvalidArgument { field, .. } if field == "filter.start_time"),
+                "{bad:?}: {err:?}"
+            );
+        }
     }
 }

@@ -125,6 +125,7 @@ pub fn test_settings(database_url: String) -> Settings {
         engine: EngineConfig::default(),
         schedules: Default::default(),
         metrics_listen: None,
+        limits: Default::default(),
         security: Default::default(),
     }
 }

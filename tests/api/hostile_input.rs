@@ -262,7 +262,7 @@ fn assert_valid_rule(rule: &ScalingRule, principal: &str) -> Result<(), TestCase
     prop_assert!(m_aggr > 1.0 && m_aggr <= 10.0 && m_up > 1.0 && m_up <= 10.0, "up multipliers {m_aggr} {m_up}");
     prop_assert!(m_down > 0.0 && m_down < 1.0, "down multiplier {m_down}");
     prop_assert!(i(rule.min_impressions) >= 0);
-    prop_assert!(rule.currency.len() == 3 && rule.currency.bytes().all(|b| b.is_ascii_uppercase()));
+    prop_assert!(autoscaler::domain::money::is_known_currency(&rule.currency), "currency {:?}", rule.currency);
     for amount in [
         rule.min_daily_budget_minor,
         rule.max_daily_budget_minor,

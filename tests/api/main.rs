@@ -4,6 +4,7 @@
 mod alerts;
 mod approvals;
 mod dashboard;
+mod edges;
 mod engine;
 mod faults;
 mod graph_proxy;

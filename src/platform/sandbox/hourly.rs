@@ -85,8 +85,8 @@ struct HourlyRow<'a> {
 
 /// `GET /act_x/insights?breakdowns=hourly_stats_...`: per campaign, day and
 /// local hour; the two 01:00 hours of the day daylight saving ends are one
-/// bucket. Paged over the account's campaigns; scripted campaigns (figures
-/// without hours) have no rows.
+/// bucket. Paged over rows (campaign x hour), as Meta pages insights;
+/// scripted campaigns (figures without hours) have no rows.
 pub(super) fn hourly_insights(state: &mut State, base: &Url, req: &GraphRequest, account: usize) -> Reply {
     match req.param("breakdowns") {
         Some(ADVERTISER_HOURS) | Some(AUDIENCE_HOURS) => {}
@@ -108,47 +108,49 @@ pub(super) fn hourly_insights(state: &mut State, base: &Url, req: &GraphRequest,
             return error_reply(state, &MetaErrorSpec::permanent(code, None, message), Some(account));
         }
     };
-    let total = state.accounts[account].campaigns.len();
+    let want = Wanted::new(req, &["impressions", "spend"]);
+    let slots = hours(tz, since, until, now);
+    // One bucket per local (date, hour): its slots are adjacent, and the two
+    // 01:00 hours of the day daylight saving ends are one bucket.
+    let mut buckets: Vec<(std::ops::Range<usize>, chrono::NaiveDate, u32)> = Vec::new();
+    for (k, slot) in slots.iter().enumerate() {
+        let local = slot.start.with_timezone(&tz);
+        let (date, hour) = (local.date_naive(), local.hour());
+        match buckets.last_mut() {
+            Some((range, d, h)) if *d == date && *h == hour => range.end = k + 1,
+            _ => buckets.push((k..k + 1, date, hour)),
+        }
+    }
+    // Meta's `limit` counts rows (a campaign's hour), not campaigns: a page
+    // holds at most `limit` rows whatever the date range, so neither side
+    // ever holds a month of an account's hours at once.
+    let total = state.accounts[account].campaigns.len() * buckets.len();
     let bounds = match page_bounds(req, total) {
         Ok(bounds) => bounds,
         Err(message) => return invalid(state, None, message, Some(account)),
     };
-    let want = Wanted::new(req, &["impressions", "spend"]);
-    let slots = hours(tz, since, until, now);
     let a = &state.accounts[account];
-    let mut rows = Vec::new();
-    for c in &a.campaigns[bounds.0..bounds.1] {
+    let mut rows = Vec::with_capacity(bounds.1 - bounds.0);
+    for position in bounds.0..bounds.1 {
+        let c = &a.campaigns[position / buckets.len()];
+        let (range, date, hour) = &buckets[position % buckets.len()];
         if matches!(c.performance, Performance::Scripted(_)) {
             continue;
         }
-        let mut k = 0;
-        while k < slots.len() {
-            // Slots of one local (date, hour) bucket are adjacent.
-            let local = slots[k].start.with_timezone(&tz);
-            let (date, hour) = (local.date_naive(), local.hour());
-            let mut end = k + 1;
-            while end < slots.len() && {
-                let next = slots[end].start.with_timezone(&tz);
-                next.date_naive() == date && next.hour() == hour
-            } {
-                end += 1;
-            }
-            let f = c.figures(state.seed, &slots[k..end]);
-            k = end;
-            if f.impressions == 0 && f.spend_minor == 0 {
-                continue;
-            }
-            rows.push(HourlyRow {
-                campaign_id: &c.id,
-                account_currency: &a.currency,
-                spend: want.get("spend", || minor_to_major(f.spend_minor, a.offset)),
-                impressions: want.get("impressions", || f.impressions.to_string()),
-                clicks: want.get("clicks", || f.clicks.to_string()),
-                hourly_stats_aggregated_by_advertiser_time_zone: format!("{hour:02}:00:00 - {hour:02}:59:59"),
-                date_start: date.to_string(),
-                date_stop: date.to_string(),
-            });
+        let f = c.figures(state.seed, &slots[range.clone()]);
+        if f.impressions == 0 && f.spend_minor == 0 {
+            continue;
         }
+        rows.push(HourlyRow {
+            campaign_id: &c.id,
+            account_currency: &a.currency,
+            spend: want.get("spend", || minor_to_major(f.spend_minor, a.offset)),
+            impressions: want.get("impressions", || f.impressions.to_string()),
+            clicks: want.get("clicks", || f.clicks.to_string()),
+            hourly_stats_aggregated_by_advertiser_time_zone: format!("{hour:02}:00:00 - {hour:02}:59:59"),
+            date_start: date.to_string(),
+            date_stop: date.to_string(),
+        });
     }
     Reply::ok(&Page::new(base, req, rows, bounds, total), Some(account))
 }
