@@ -43,7 +43,7 @@ fn static_budgets_change_nothing() {
             campaigns: c.campaigns,
             days: c.days,
             campaigns_per_account: c.campaigns_per_account,
-            kind: c.kind,
+            params: c.kind.params(),
         },
         c.rule.max_daily_spend_limit_minor,
     );
@@ -151,6 +151,6 @@ fn the_report_has_every_policy_in_the_table_json_and_chart() {
         assert!(json["policies"].as_array().is_some_and(|a| a.iter().any(|p| p["policy"] == policy.key())));
     }
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<polyline").count(), 4);
+    assert_eq!(svg.matches("<polyline").count(), Policy::ALL.len());
     assert_eq!(json["seeds"][0]["policies"]["static"]["daily_profit_minor"].as_array().map(Vec::len), Some(3));
 }
