@@ -9,6 +9,7 @@
 //! ([`crate::domain::time_profile`]); and two oracles that know the true
 //! response curves (one setting spend hour by hour, one only a flat-paced
 //! daily budget). The market is a parameter file ([`params`]).
+mod learning;
 pub mod market;
 mod oracle;
 pub mod params;

@@ -231,8 +231,8 @@ mod tests {
                 for d in 0..3 {
                     let day = &flat[c * 72 + d * 24..c * 72 + d * 24 + 24];
                     let budget: f64 = day.iter().sum();
-                    for h in 0..24 {
-                        assert!((day[h] - budget * m.pacing[h]).abs() <= 1e-9 * budget.max(1.0), "paced flat");
+                    for (spend, share) in day.iter().zip(m.pacing) {
+                        assert!((spend - budget * share).abs() <= 1e-9 * budget.max(1.0), "paced flat");
                     }
                 }
             }

@@ -8,10 +8,9 @@
 //! alike: under-delivered days, overdispersed conversions, and a learning
 //! phase after any large budget edit, whichever driver made it (edits are
 //! detected where budgets turn into spend).
-use std::collections::VecDeque;
-
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::learning::Learning;
 use super::market::Market;
 use super::rng::{Stream, normal_quantile, poisson, uniform};
 use crate::domain::action::{ActionStatus, ActionType};
@@ -110,34 +109,8 @@ struct State {
     hour_revenue: Vec<i64>,
     // 7 x 24 learning sums of the complete days so far.
     cells: Vec<CellSums>,
-    // Delivery's view of budget edits: the budget of the last hour delivered,
-    // recent edits (hour, budget before) inside the learning window, and the
-    // first hour after the current learning phase.
-    delivered_budget: i64,
-    edits: VecDeque<(usize, i64)>,
-    learning_until: usize,
-}
-
-impl State {
-    /// Registers a budget edit seen by delivery at hour `t`; starts a
-    /// learning phase when the budget moved more than the threshold from
-    /// where it was at the start of the window.
-    fn edit(&mut self, t: usize, learning: &super::params::LearningParams) {
-        let (old, new) = (self.delivered_budget, self.budget);
-        self.delivered_budget = new;
-        if learning.efficiency_loss <= 0.0 {
-            return;
-        }
-        while self.edits.front().is_some_and(|(hour, _)| hour + learning.window_hours <= t) {
-            self.edits.pop_front();
-        }
-        self.edits.push_back((t, old));
-        let reference = self.edits.front().map_or(old, |(_, b)| *b);
-        if reference <= 0 || (new - reference).abs() as f64 > learning.edit_threshold * reference as f64 {
-            self.learning_until = t + learning.duration_hours;
-            self.edits.clear();
-        }
-    }
+    // The learning phase as delivery sees this campaign's budget edits.
+    learning: Learning,
 }
 
 /// A conversion waiting to be reported: campaign, attribution hour and value.
@@ -179,9 +152,7 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             hour_spend: vec![0; hours],
             hour_revenue: vec![0; hours],
             cells: vec![CellSums::default(); HOURS * WEEKDAYS],
-            delivered_budget: c.budget0_minor,
-            edits: VecDeque::new(),
-            learning_until: 0,
+            learning: Learning::new(c.budget0_minor),
         })
         .collect();
     // Conversions by the hour they become visible.
@@ -268,9 +239,6 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
         let value_sigma = params.conversions.order_value_sigma;
         for (c, (st, campaign)) in states.iter_mut().zip(&market.campaigns).enumerate() {
             let key = c as u64;
-            if st.budget != st.delivered_budget {
-                st.edit(t, &params.learning);
-            }
             let planned = match driver {
                 Driver::Plan(plan) => plan[c * hours + t],
                 _ if st.active => st.budget as f64 * st.weights[hour],
@@ -285,10 +253,8 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             if spend <= 0.0 {
                 continue;
             }
-            let mut expected = campaign.expected_revenue(day, hour, spend);
-            if t < st.learning_until {
-                expected *= 1.0 - params.learning.efficiency_loss;
-            }
+            let expected =
+                campaign.expected_revenue(day, hour, spend) * st.learning.deliver(t, st.budget, &params.learning);
             let mean = expected / campaign.aov_minor * market.demand_shock(c, t);
             let conversions = poisson(mean, uniform(seed, key, t as u64, Stream::Conversions, 0));
             let impressions = (spend / campaign.cpm_minor * 1_000.0).round() as i64;
