@@ -172,11 +172,19 @@ impl Market {
             }
         }
         // Lag curves: each campaign follows one, by the curves' shares; with a
-        // per-campaign scale every campaign gets its own copy.
+        // per-campaign scale, at one of LAG_SCALES quantiles of its
+        // log-normal (so memory stays bounded however many campaigns).
         let curves = &params.lag.curves;
         let sigma = params.lag.campaign_scale_sigma;
-        let mut lag_cdfs: Vec<Vec<f64>> =
-            if sigma > 0.0 { Vec::new() } else { curves.iter().map(|c| lag_cdf(c, 1.0)).collect() };
+        let scales: Vec<f64> = if sigma > 0.0 {
+            (0..LAG_SCALES).map(|k| (sigma * normal_quantile((k as f64 + 0.5) / LAG_SCALES as f64)).exp()).collect()
+        } else {
+            vec![1.0]
+        };
+        let mut lag_cdfs: Vec<Vec<f64>> = curves.iter().flat_map(|c| scales.iter().map(|s| lag_cdf(c, *s))).collect();
+        if lag_cdfs.is_empty() {
+            lag_cdfs.push(vec![1.0]);
+        }
         for (i, c) in campaigns.iter_mut().enumerate() {
             let u = param(config, i, 30);
             let mut acc = 0.0;
@@ -188,18 +196,8 @@ impl Market {
                     break;
                 }
             }
-            if sigma > 0.0 {
-                let scale = (sigma * normal_quantile(param(config, i, 31))).exp();
-                if let Some(curve) = curves.get(chosen) {
-                    lag_cdfs.push(lag_cdf(curve, scale));
-                }
-                c.lag_curve = lag_cdfs.len().saturating_sub(1);
-            } else {
-                c.lag_curve = chosen;
-            }
-        }
-        if lag_cdfs.is_empty() {
-            lag_cdfs.push(vec![1.0]);
+            let scale = ((param(config, i, 31) * scales.len() as f64) as usize).min(scales.len() - 1);
+            c.lag_curve = chosen * scales.len() + scale;
         }
         Self { config: config.clone(), campaigns, accounts, pacing, lag_cdfs }
     }
@@ -266,6 +264,9 @@ impl Market {
         gamma(shape, &|i| uniform(seed, key, period, Stream::Dispersion, i)) / shape
     }
 }
+
+/// How many paces a lag curve comes in when campaigns scale it.
+const LAG_SCALES: usize = 16;
 
 /// A gamma(shape, 1) draw from keyed uniforms (Marsaglia and Tsang's
 /// method; below shape 1 boosted by `U^(1/shape)`). Deterministic for the
@@ -481,15 +482,17 @@ mod tests {
         let slow_campaign = m.campaigns.iter().position(|c| c.lag_curve == 1).unwrap_or(0);
         let fast_campaign = m.campaigns.iter().position(|c| c.lag_curve == 0).unwrap_or(0);
         assert!(median(slow_campaign) > median(fast_campaign));
-        // A per-campaign scale gives every campaign its own curve: slower and
-        // faster ones around each curve.
+        // A per-campaign scale: slower and faster campaigns around each curve,
+        // in a bounded number of paces.
         p.lag.campaign_scale_sigma = 0.5;
         let m = Market::generate(&config(p), 500_000);
-        assert_eq!(m.lag_cdfs.len(), 400);
-        let at_day: Vec<f64> = (0..400).filter(|c| m.campaigns[*c].lag_curve == *c).map(|c| m.lag_cdf(c)[23]).collect();
-        assert_eq!(at_day.len(), 400);
-        let (lo, hi) = at_day.iter().fold((1.0_f64, 0.0_f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        assert_eq!(m.lag_cdfs.len(), 2 * LAG_SCALES);
+        let fast: Vec<f64> =
+            (0..400).filter(|c| m.campaigns[*c].lag_curve < LAG_SCALES).map(|c| m.lag_cdf(c)[5]).collect();
+        let (lo, hi) = fast.iter().fold((1.0_f64, 0.0_f64), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
         assert!(hi - lo > 0.1, "{lo}..{hi}");
+        let paces: std::collections::HashSet<usize> = m.campaigns.iter().map(|c| c.lag_curve).collect();
+        assert!(paces.len() > 24, "{}", paces.len());
     }
 
     #[test]

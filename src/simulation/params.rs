@@ -211,8 +211,9 @@ pub struct LearningParams {
 pub struct LagParams {
     /// The lag curves; each campaign follows one (by the curves' shares).
     pub curves: Vec<LagCurve>,
-    /// Per-campaign log-normal spread of every delay's mean (0: campaigns of
-    /// one curve share it exactly).
+    /// Per-campaign log-normal spread of every delay's mean: each campaign
+    /// takes one of 16 quantiles of `exp(sigma z)` (0: campaigns of one
+    /// curve share it exactly).
     pub campaign_scale_sigma: f64,
 }
 
