@@ -34,7 +34,7 @@ enum Command {
     /// the cycle could not run.
     RunOnce(RunOnceArgs),
     /// Compare scaling policies on a simulated market (static budgets, the
-    /// rules, rules + hour-of-day schedules, an oracle); runs locally.
+    /// rules, rules + hour-of-day schedules, two oracles); runs locally.
     Simulate(autoscaler::simulation::SimulateArgs),
     /// Client commands: talk to a running server over gRPC.
     #[command(flatten)]

@@ -1,7 +1,10 @@
 //! The simulated market and the policies compared on it: determinism, common
-//! random numbers, the oracle as an upper bound, the caps, and a market with
-//! nothing to find. Small markets, so the suite stays fast on 2 cores.
-use autoscaler::simulation::{MarketKind, Policy, PolicyRun, SeedRun, SimulationConfig, run, run_seed};
+//! random numbers, the oracles as upper bounds, the caps, a market with
+//! nothing to find, market files and the delivery costs, the policy
+//! selector. Small markets, so the suite stays fast on 2 cores.
+use std::sync::Arc;
+
+use autoscaler::simulation::{MarketKind, MarketParams, Policy, PolicyRun, SeedRun, SimulationConfig, run, run_seed};
 
 fn config(kind: MarketKind) -> SimulationConfig {
     SimulationConfig {
@@ -43,7 +46,7 @@ fn static_budgets_change_nothing() {
             campaigns: c.campaigns,
             days: c.days,
             campaigns_per_account: c.campaigns_per_account,
-            kind: c.kind,
+            params: c.kind.params(),
         },
         c.rule.max_daily_spend_limit_minor,
     );
@@ -74,7 +77,7 @@ fn the_oracle_is_never_beaten_by_more_than_noise() {
     for seed in [1, 2, 3] {
         let r = run_seed(&c, seed);
         let best = r.get(Policy::Oracle);
-        for policy in [Policy::Static, Policy::Rules, Policy::RulesWithSchedule] {
+        for policy in [Policy::Static, Policy::Rules, Policy::RulesWithSchedule, Policy::FlatOracle] {
             let p = r.get(policy);
             // In expectation (no conversion noise) only pacing noise separates them.
             assert!(
@@ -122,7 +125,7 @@ fn a_market_with_no_signal_gives_no_policy_an_uplift_beyond_noise() {
     let report = run(&c);
     for r in &report.seeds {
         let base = r.get(Policy::Static);
-        for policy in [Policy::Rules, Policy::RulesWithSchedule, Policy::Oracle] {
+        for policy in [Policy::Rules, Policy::RulesWithSchedule, Policy::FlatOracle, Policy::Oracle] {
             let p = r.get(policy);
             let uplift = p.profit_minor() - base.profit_minor();
             assert!((uplift as f64) <= noise(r, 0.01), "{policy:?}: uplift {uplift}");
@@ -151,6 +154,101 @@ fn the_report_has_every_policy_in_the_table_json_and_chart() {
         assert!(json["policies"].as_array().is_some_and(|a| a.iter().any(|p| p["policy"] == policy.key())));
     }
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    assert_eq!(svg.matches("<polyline").count(), 4);
+    assert_eq!(svg.matches("<polyline").count(), Policy::ALL.len());
     assert_eq!(json["seeds"][0]["policies"]["static"]["daily_profit_minor"].as_array().map(Vec::len), Some(3));
+}
+
+fn with(params: MarketParams) -> SimulationConfig {
+    SimulationConfig { kind: MarketKind::File(Arc::new(params)), ..config(MarketKind::Realistic) }
+}
+
+#[test]
+fn the_default_market_file_is_the_default_market() {
+    let c = config(MarketKind::Realistic);
+    let from_file = MarketParams::from_toml(autoscaler::simulation::params::DEFAULT_FILE).expect("the shipped file");
+    assert_eq!(run_seed(&with(from_file), 4), run_seed(&c, 4));
+}
+
+#[test]
+fn the_flat_oracle_ranks_between_static_budgets_and_the_hourly_oracle() {
+    let c = config(MarketKind::Realistic);
+    let report = run(&c);
+    for r in &report.seeds {
+        let (flat, hourly, fixed) = (r.get(Policy::FlatOracle), r.get(Policy::Oracle), r.get(Policy::Static));
+        assert!(flat.expected_profit_minor() <= hourly.expected_profit_minor() + noise(r, 0.002));
+        assert!(flat.expected_profit_minor() > fixed.expected_profit_minor());
+        assert_eq!((flat.cap_breaches, hourly.cap_breaches), (0, 0));
+    }
+    let flat = report.summary(Policy::FlatOracle).and_then(|s| s.uplift_share).expect("a share of the oracle");
+    assert!(flat.mean > 0.5 && flat.mean < 1.0, "{flat:?}");
+    let own = report.summary(Policy::FlatOracle).and_then(|s| s.flat_uplift_share).expect("its own share");
+    assert!((own.mean - 1.0).abs() < 1e-9);
+    let table = report.table();
+    assert!(table.contains("SHARE OF FLAT ORACLE UPLIFT") && table.contains("flat oracle"), "{table}");
+    let json = report.json();
+    let rules = json["policies"].as_array().and_then(|a| a.iter().find(|p| p["policy"] == "rules")).cloned();
+    assert!(rules.is_some_and(|p| p["flat_oracle_uplift_share"]["mean"].is_f64()));
+}
+
+#[test]
+fn policies_can_be_selected_and_the_baseline_and_oracles_always_run() {
+    let mut c = config(MarketKind::Realistic);
+    c.seeds = 1;
+    c.days = 3;
+    c.policies = vec![Policy::RulesWithSchedule];
+    let report = run(&c);
+    let ran: Vec<Policy> = report.summaries.iter().map(|s| s.policy).collect();
+    assert_eq!(ran, [Policy::Static, Policy::RulesWithSchedule, Policy::FlatOracle, Policy::Oracle]);
+    assert!(report.seeds[0].try_get(Policy::Rules).is_none());
+    assert!(!report.table().contains("rules (defaults)"));
+    assert_eq!(report.svg().matches("<polyline").count(), 4);
+    assert!(report.json()["seeds"][0]["policies"].get("rules").is_none());
+    // The selected policy meets the same market as when everything runs.
+    let all = run_seed(&SimulationConfig { policies: Policy::ALL.to_vec(), ..c.clone() }, c.first_seed);
+    assert_eq!(report.seeds[0].get(Policy::RulesWithSchedule), all.get(Policy::RulesWithSchedule));
+}
+
+#[test]
+fn delivery_costs_fall_on_the_policies_that_cause_them() {
+    // A learning phase costs nothing to budgets that never change.
+    let mut learning = MarketParams::realistic();
+    learning.learning.efficiency_loss = 0.5;
+    let (plain, costly) = (run_seed(&config(MarketKind::Realistic), 6), run_seed(&with(learning), 6));
+    assert_eq!(plain.get(Policy::Static), costly.get(Policy::Static));
+    assert_eq!(plain.get(Policy::Oracle), costly.get(Policy::Oracle));
+    assert_ne!(plain.get(Policy::Rules), costly.get(Policy::Rules), "the rules edit budgets and pay for it");
+    // Under-delivery: static budgets spend less, by about chance x mean shortfall.
+    let mut short = MarketParams::realistic();
+    short.delivery.under_delivery_chance = 0.5;
+    short.delivery.under_delivery_max_share = 0.4;
+    let under = run_seed(&with(short), 6);
+    let ratio = under.get(Policy::Static).spend_minor as f64 / plain.get(Policy::Static).spend_minor as f64;
+    assert!((ratio - 0.9).abs() < 0.02, "{ratio}");
+    // Overdispersion: the same expected revenue, noisier realised revenue.
+    let mut wild = MarketParams::realistic();
+    wild.conversions.dispersion = 1.0;
+    let (a, b) = (plain.get(Policy::Static), run_seed(&with(wild), 6));
+    assert_eq!(a.expected_revenue_minor, b.get(Policy::Static).expected_revenue_minor);
+    let spread = |r: &PolicyRun| {
+        let d = &r.daily_profit_minor;
+        let mean = d.iter().sum::<i64>() as f64 / d.len() as f64;
+        d.iter().map(|x| (*x as f64 - mean).powi(2)).sum::<f64>()
+    };
+    assert!(spread(b.get(Policy::Static)) > spread(a), "daily profit varies more");
+}
+
+#[test]
+fn the_harsh_market_runs_every_policy_within_the_caps() {
+    let mut c = config(MarketKind::Harsh);
+    c.seeds = 1;
+    let report = run(&c);
+    for s in &report.summaries {
+        assert_eq!(s.cap_breaches, 0, "{:?}", s.policy);
+    }
+    let r = &report.seeds[0];
+    assert!(
+        r.get(Policy::Static).spend_minor
+            < run_seed(&config(MarketKind::Realistic), c.first_seed).get(Policy::Static).spend_minor
+    );
+    assert_eq!(report.json()["config"]["market"], "harsh");
 }

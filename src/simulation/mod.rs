@@ -6,24 +6,30 @@
 //! Policies: static budgets (the baseline); the brief's rules with default
 //! settings, decided by the live engine's own step; the rules plus hour-of-day
 //! schedules learned by the service's own time optimizer
-//! ([`crate::domain::time_profile`]); and an oracle that knows the true
-//! response curves.
+//! ([`crate::domain::time_profile`]); and two oracles that know the true
+//! response curves (one setting spend hour by hour, one only a flat-paced
+//! daily budget). The market is a parameter file ([`params`]).
+mod learning;
 pub mod market;
 mod oracle;
+pub mod params;
 pub mod report;
 mod rng;
 mod sim;
 
 use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 
 pub use market::{Market, MarketConfig, MarketKind};
+pub use params::{MarketParams, ParamsError};
 pub use report::{PolicySummary, SimulationReport, Stat};
 pub use sim::{CURRENCY, LEARN_AFTER_DAYS, PolicyRun, WARMUP_DAYS};
 
 use crate::domain::rule::RuleSettings;
 
-/// The policies compared, in report order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The policies compared, in report order. The names on the command line
+/// (`--policies`) are the kebab-case variant names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Policy {
     /// Every campaign keeps its starting budget, paced flat.
     Static,
@@ -31,13 +37,22 @@ pub enum Policy {
     Rules,
     /// The rule, plus a learned hour-of-day schedule for each campaign.
     RulesWithSchedule,
-    /// Knows the true curves; spends the same total where it earns most.
+    /// Knows the true curves; sets one flat-paced daily budget per
+    /// campaign-day, spending the same total where it earns most.
+    FlatOracle,
+    /// Knows the true curves; sets spend hour by hour, spending the same
+    /// total where it earns most.
     Oracle,
 }
 
 impl Policy {
     /// Every policy, in report order.
-    pub const ALL: [Policy; 4] = [Self::Static, Self::Rules, Self::RulesWithSchedule, Self::Oracle];
+    pub const ALL: [Policy; 5] = [Self::Static, Self::Rules, Self::RulesWithSchedule, Self::FlatOracle, Self::Oracle];
+
+    /// The oracles (always run: the share columns are measured against them).
+    pub fn is_oracle(self) -> bool {
+        matches!(self, Self::FlatOracle | Self::Oracle)
+    }
 
     /// Stable key (JSON).
     pub fn key(self) -> &'static str {
@@ -45,6 +60,7 @@ impl Policy {
             Self::Static => "static",
             Self::Rules => "rules",
             Self::RulesWithSchedule => "rules_with_schedule",
+            Self::FlatOracle => "flat_oracle",
             Self::Oracle => "oracle",
         }
     }
@@ -55,6 +71,7 @@ impl Policy {
             Self::Static => "static budgets",
             Self::Rules => "rules (defaults)",
             Self::RulesWithSchedule => "rules + schedules",
+            Self::FlatOracle => "flat oracle",
             Self::Oracle => "oracle",
         }
     }
@@ -79,6 +96,9 @@ pub struct SimulationConfig {
     pub approval_delay_hours: usize,
     /// The rule of the rule policies (the brief's defaults unless changed).
     pub rule: RuleSettings,
+    /// The policies to run; static budgets and both oracles run whatever
+    /// this says (they are the baseline and the ceilings of the shares).
+    pub policies: Vec<Policy>,
 }
 
 impl Default for SimulationConfig {
@@ -94,7 +114,16 @@ impl Default for SimulationConfig {
             kind: MarketKind::Realistic,
             approval_delay_hours: 4,
             rule: RuleSettings::defaults("Default Auto-Scaling", CURRENCY, 100),
+            policies: Policy::ALL.to_vec(),
         }
+    }
+}
+
+impl SimulationConfig {
+    /// The policies that run, in report order: the selected ones plus static
+    /// budgets and both oracles.
+    pub fn running(&self) -> Vec<Policy> {
+        Policy::ALL.into_iter().filter(|p| *p == Policy::Static || p.is_oracle() || self.policies.contains(p)).collect()
     }
 }
 
@@ -103,49 +132,81 @@ impl Default for SimulationConfig {
 pub struct SeedRun {
     /// The market's seed.
     pub seed: u64,
-    /// One run per policy, in [`Policy::ALL`] order.
-    pub runs: Vec<PolicyRun>,
+    /// One run per policy that ran, in [`Policy::ALL`] order.
+    pub runs: Vec<(Policy, PolicyRun)>,
 }
 
+/// What [`SeedRun::get`] returns for a policy that did not run.
+static NOT_RUN: LazyLock<PolicyRun> = LazyLock::new(PolicyRun::default);
+
 impl SeedRun {
-    /// The run of `policy`.
+    /// The run of `policy`, if it ran.
+    pub fn try_get(&self, policy: Policy) -> Option<&PolicyRun> {
+        self.runs.iter().find(|(p, _)| *p == policy).map(|(_, r)| r)
+    }
+
+    /// The run of `policy` (all zeros when it did not run).
     pub fn get(&self, policy: Policy) -> &PolicyRun {
-        let i = Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
-        &self.runs[i]
+        self.try_get(policy).unwrap_or(&NOT_RUN)
     }
 }
 
-/// Runs every policy on the market of `seed`: the three policies in parallel
-/// (each on its own thread), then the oracle with the largest of their totals.
+/// How `policy` sets budgets (the oracles' plans are made in [`run_seed`]).
+fn driver(config: &SimulationConfig, policy: Policy) -> sim::Driver<'_> {
+    let rules = |schedule| sim::Driver::Rules {
+        rule: &config.rule,
+        schedule,
+        approval_delay_hours: config.approval_delay_hours,
+    };
+    match policy {
+        Policy::Rules => rules(false),
+        Policy::RulesWithSchedule => rules(true),
+        Policy::Static | Policy::FlatOracle | Policy::Oracle => sim::Driver::Static,
+    }
+}
+
+/// Runs the policies on the market of `seed`: the selected ones in parallel
+/// (each on its own thread), then both oracles with the largest of their
+/// totals.
 pub fn run_seed(config: &SimulationConfig, seed: u64) -> SeedRun {
     let market_config = MarketConfig {
         seed,
         campaigns: config.campaigns,
         days: config.days,
         campaigns_per_account: config.campaigns_per_account,
-        kind: config.kind,
+        params: config.kind.params(),
     };
     let cap = config.rule.max_daily_spend_limit_minor;
     let market = Market::generate(&market_config, cap);
-    let rules = |schedule| sim::Driver::Rules {
-        rule: &config.rule,
-        schedule,
-        approval_delay_hours: config.approval_delay_hours,
-    };
-    let (fixed, ruled, scheduled) = std::thread::scope(|s| {
-        let a = s.spawn(|| sim::run(&market, sim::Driver::Static, cap));
-        let b = s.spawn(|| sim::run(&market, rules(false), cap));
-        let c = sim::run(&market, rules(true), cap);
-        (a.join(), b.join(), c)
+    let policies: Vec<Policy> = config.running().into_iter().filter(|p| !p.is_oracle()).collect();
+    let join = |h: std::thread::Result<PolicyRun>| h.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    let mut runs: Vec<(Policy, PolicyRun)> = std::thread::scope(|s| {
+        let market = &market;
+        let handles: Vec<_> =
+            policies.iter().map(|&p| (p, s.spawn(move || sim::run(market, driver(config, p), cap)))).collect();
+        handles.into_iter().map(|(p, h)| (p, join(h.join()))).collect()
     });
-    let (fixed, ruled) = match (fixed, ruled) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => std::panic::resume_unwind(e),
-    };
-    let total = [&fixed, &ruled, &scheduled].iter().map(|r| r.spend_minor).max().unwrap_or(0) as f64;
-    let plan = oracle::plan(&market, total, config.rule.max_daily_budget_minor as f64, cap as f64);
-    let best = sim::run(&market, sim::Driver::Plan(&plan), cap);
-    SeedRun { seed, runs: vec![fixed, ruled, scheduled, best] }
+    let total = runs.iter().map(|(_, r)| r.spend_minor).max().unwrap_or(0) as f64;
+    let max_daily = config.rule.max_daily_budget_minor as f64;
+    let oracles = std::thread::scope(|s| {
+        let market = &market;
+        let handles: Vec<_> = [(Policy::FlatOracle, oracle::Pacing::Flat), (Policy::Oracle, oracle::Pacing::Hourly)]
+            .into_iter()
+            .map(|(p, pacing)| {
+                (
+                    p,
+                    s.spawn(move || {
+                        let plan = oracle::plan(market, pacing, total, max_daily, cap as f64);
+                        sim::run(market, sim::Driver::Plan(&plan), cap)
+                    }),
+                )
+            })
+            .collect();
+        handles.into_iter().map(|(p, h)| (p, join(h.join()))).collect::<Vec<_>>()
+    });
+    runs.extend(oracles);
+    runs.sort_by_key(|(p, _)| Policy::ALL.iter().position(|q| q == p));
+    SeedRun { seed, runs }
 }
 
 /// Runs every seed and summarises.
@@ -155,13 +216,36 @@ pub fn run(config: &SimulationConfig) -> SimulationReport {
     SimulationReport::new(config.clone(), seeds)
 }
 
-/// `--market` values.
+/// `--market` values: the shipped market files.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum MarketArg {
-    /// Campaigns that differ in every way the model has.
+    /// `simulation/market.toml`: campaigns that differ in every way the
+    /// model has; no delivery costs.
+    #[value(alias = "default")]
     Realistic,
-    /// Identical, flat campaigns: nothing to find.
+    /// `simulation/no-signal.toml`: identical, flat campaigns: nothing to find.
     NoSignal,
+    /// `simulation/harsh.toml`: the default market with learning phases,
+    /// slow long-tailed lag, overdispersion and under-delivery.
+    Harsh,
+}
+
+impl MarketArg {
+    fn kind(self) -> MarketKind {
+        match self {
+            Self::Realistic => MarketKind::Realistic,
+            Self::NoSignal => MarketKind::NoSignal,
+            Self::Harsh => MarketKind::Harsh,
+        }
+    }
+
+    fn file(self) -> &'static str {
+        match self {
+            Self::Realistic => params::DEFAULT_FILE,
+            Self::NoSignal => params::NO_SIGNAL_FILE,
+            Self::Harsh => params::HARSH_FILE,
+        }
+    }
 }
 
 /// Flags of `autoscaler simulate`.
@@ -182,9 +266,20 @@ pub struct SimulateArgs {
     /// Campaigns per ad account; each account has the rule's spend cap.
     #[arg(long, default_value_t = 25)]
     pub campaigns_per_account: usize,
-    /// Which market.
+    /// Which shipped market.
     #[arg(long, value_enum, default_value = "realistic")]
     pub market: MarketArg,
+    /// A market file (TOML; see `simulation/market.toml`): replaces `--market`.
+    #[arg(long, value_name = "FILE", conflicts_with = "market")]
+    pub market_config: Option<PathBuf>,
+    /// Print the `--market` file (with its comments) and exit: a starting
+    /// point for a market file of one's own.
+    #[arg(long)]
+    pub print_market: bool,
+    /// Policies to run, comma-separated (static budgets and both oracles
+    /// always run).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Policy::ALL.to_vec())]
+    pub policies: Vec<Policy>,
     /// Hours until a change that needs approval is approved.
     #[arg(long, default_value_t = 4)]
     pub approval_delay_hours: usize,
@@ -196,6 +291,10 @@ pub struct SimulateArgs {
 /// Runs `autoscaler simulate`: prints the table (or JSON with `json`) and
 /// writes the chart when asked.
 pub fn run_command(args: SimulateArgs, json: bool) -> anyhow::Result<()> {
+    if args.print_market {
+        print!("{}", args.market.file());
+        return Ok(());
+    }
     if args.campaigns == 0 || args.days == 0 || args.campaigns_per_account == 0 {
         anyhow::bail!("--campaigns, --days and --campaigns-per-account must be at least 1");
     }
@@ -208,11 +307,17 @@ pub fn run_command(args: SimulateArgs, json: bool) -> anyhow::Result<()> {
         seeds: args.seeds.max(1),
         first_seed: args.seed,
         campaigns_per_account: args.campaigns_per_account,
-        kind: match args.market {
-            MarketArg::Realistic => MarketKind::Realistic,
-            MarketArg::NoSignal => MarketKind::NoSignal,
+        kind: match &args.market_config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read the market file {}: {e}", path.display()))?;
+                let params = MarketParams::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                MarketKind::File(Arc::new(params))
+            }
+            None => args.market.kind(),
         },
         approval_delay_hours: args.approval_delay_hours,
+        policies: args.policies.clone(),
         ..SimulationConfig::default()
     };
     let started = std::time::Instant::now();

@@ -57,9 +57,29 @@ pub struct PolicySummary {
     pub approvals_needed: Stat,
     /// Account-hours over the cap, summed over seeds (must be 0).
     pub cap_breaches: u64,
-    /// Share of the oracle's profit uplift over static budgets that this
-    /// policy captured, over the seeds where the oracle had an uplift.
+    /// Share of the (hourly) oracle's profit uplift over static budgets that
+    /// this policy captured, over the seeds where the oracle had an uplift.
     pub uplift_share: Option<Stat>,
+    /// The same against the flat oracle (one flat-paced daily budget per
+    /// campaign-day).
+    pub flat_uplift_share: Option<Stat>,
+}
+
+/// Shares of `ceiling`'s profit uplift over static budgets that `policy`
+/// captured, one per seed where the ceiling had an uplift worth sharing.
+fn shares(seeds: &[SeedRun], policy: Policy, ceiling: Policy) -> Option<Stat> {
+    let shares: Vec<f64> = seeds
+        .iter()
+        .filter_map(|s| {
+            let base = s.try_get(Policy::Static)?;
+            let (best, run) = (s.try_get(ceiling)?, s.try_get(policy)?);
+            let uplift = (best.profit_minor() - base.profit_minor()) as f64;
+            // An uplift within 0.1% of spend is no uplift to share.
+            let meaningful = uplift > 0.001 * base.spend_minor as f64;
+            meaningful.then(|| (run.profit_minor() - base.profit_minor()) as f64 / uplift)
+        })
+        .collect();
+    (!shares.is_empty()).then(|| Stat::of(&shares))
 }
 
 /// The outcome of `autoscaler simulate`.
@@ -69,27 +89,18 @@ pub struct SimulationReport {
     pub config: SimulationConfig,
     /// Every seed's raw runs.
     pub seeds: Vec<SeedRun>,
-    /// One summary per policy, in [`Policy::ALL`] order.
+    /// One summary per policy that ran, in [`Policy::ALL`] order.
     pub summaries: Vec<PolicySummary>,
 }
 
 impl SimulationReport {
     /// Summarises the runs of every seed.
     pub fn new(config: SimulationConfig, seeds: Vec<SeedRun>) -> Self {
-        let summaries = Policy::ALL
-            .iter()
-            .map(|&policy| {
+        let summaries = config
+            .running()
+            .into_iter()
+            .map(|policy| {
                 let over = |f: &dyn Fn(&SeedRun) -> f64| Stat::of(&seeds.iter().map(f).collect::<Vec<_>>());
-                let shares: Vec<f64> = seeds
-                    .iter()
-                    .filter_map(|s| {
-                        let base = s.get(Policy::Static).profit_minor() as f64;
-                        let best = s.get(Policy::Oracle).profit_minor() as f64 - base;
-                        // An uplift within 0.1% of spend is no uplift to share.
-                        let meaningful = best > 0.001 * s.get(Policy::Static).spend_minor as f64;
-                        meaningful.then(|| (s.get(policy).profit_minor() as f64 - base) / best)
-                    })
-                    .collect();
                 PolicySummary {
                     policy,
                     profit_minor: over(&|s| s.get(policy).profit_minor() as f64),
@@ -104,7 +115,8 @@ impl SimulationReport {
                     pauses: over(&|s| s.get(policy).pauses as f64),
                     approvals_needed: over(&|s| s.get(policy).approvals_needed as f64),
                     cap_breaches: seeds.iter().map(|s| s.get(policy).cap_breaches).sum(),
-                    uplift_share: (!shares.is_empty()).then(|| Stat::of(&shares)),
+                    uplift_share: shares(&seeds, policy, Policy::Oracle),
+                    flat_uplift_share: shares(&seeds, policy, Policy::FlatOracle),
                 }
             })
             .collect();
@@ -119,9 +131,10 @@ impl SimulationReport {
     /// Mean cumulative profit per policy at the end of each day.
     pub fn cumulative_profit(&self) -> Vec<(Policy, Vec<f64>)> {
         let days = self.config.days;
-        Policy::ALL
+        self.summaries
             .iter()
-            .map(|&policy| {
+            .map(|s| s.policy)
+            .map(|policy| {
                 let mut out = vec![0.0; days];
                 for s in &self.seeds {
                     let mut acc = 0.0;
@@ -139,7 +152,8 @@ impl SimulationReport {
     pub fn table(&self) -> String {
         let c = &self.config;
         let mut out = format!(
-            "{} campaigns in accounts of {}, {} days hour by hour, {} seed(s) from {}; mean ± sd over seeds, {}\n\n",
+            "{} market, {} campaigns in accounts of {}, {} days hour by hour, {} seed(s) from {}; mean ± sd over seeds, {}\n\n",
+            c.kind.name(),
             c.campaigns,
             c.campaigns_per_account,
             c.days,
@@ -157,13 +171,17 @@ impl SimulationReport {
             "PAUSED",
             "APPROVALS",
             "CAP BREACHES",
-            "ORACLE UPLIFT CAPTURED",
+            "SHARE OF ORACLE UPLIFT",
+            "SHARE OF FLAT ORACLE UPLIFT",
         ];
         let rows: Vec<Vec<String>> = self
             .summaries
             .iter()
             .map(|s| {
-                let oracle = s.policy == Policy::Oracle;
+                let oracle = s.policy.is_oracle();
+                let share = |x: Option<Stat>| {
+                    x.map_or_else(|| "n/a".to_owned(), |u| format!("{:.0}% ± {:.0}%", u.mean * 100.0, u.sd * 100.0))
+                };
                 let counts = |x: Stat| if oracle { "-".to_owned() } else { format!("{:.0} ± {:.0}", x.mean, x.sd) };
                 vec![
                     s.policy.label().to_owned(),
@@ -175,8 +193,8 @@ impl SimulationReport {
                     counts(s.pauses),
                     counts(s.approvals_needed),
                     s.cap_breaches.to_string(),
-                    s.uplift_share
-                        .map_or_else(|| "n/a".to_owned(), |u| format!("{:.0}% ± {:.0}%", u.mean * 100.0, u.sd * 100.0)),
+                    share(s.uplift_share),
+                    share(s.flat_uplift_share),
                 ]
             })
             .collect();
@@ -198,8 +216,9 @@ impl SimulationReport {
         out.push_str(&line(&headers.map(str::to_owned)));
         rows.iter().for_each(|r| out.push_str(&line(r)));
         out.push_str(
-            "\nOracle: knows the true curves; spends at most the largest total of the other policies, \
-             under the same caps, never at a marginal ROAS below 1.\n",
+            "\nOracles: know the true curves; spend at most the largest total of the other policies, \
+             under the same caps, never at a marginal ROAS below 1; the oracle sets spend hour by hour, \
+             the flat oracle one flat-paced daily budget per campaign-day. Neither pays a learning phase.\n",
         );
         out
     }
@@ -224,6 +243,7 @@ impl SimulationReport {
                     "approvals_needed": s.approvals_needed.json(),
                     "cap_breaches": s.cap_breaches,
                     "oracle_uplift_share": s.uplift_share.map(Stat::json),
+                    "flat_oracle_uplift_share": s.flat_uplift_share.map(Stat::json),
                 })
             })
             .collect();
@@ -231,10 +251,10 @@ impl SimulationReport {
             .seeds
             .iter()
             .map(|s| {
-                let runs: serde_json::Map<String, Value> = Policy::ALL
+                let runs: serde_json::Map<String, Value> = s
+                    .runs
                     .iter()
-                    .map(|&p| {
-                        let r = s.get(p);
+                    .map(|(p, r)| {
                         (
                             p.key().to_owned(),
                             json!({
@@ -264,7 +284,9 @@ impl SimulationReport {
                 "seeds": c.seeds,
                 "first_seed": c.first_seed,
                 "campaigns_per_account": c.campaigns_per_account,
-                "market": match c.kind { super::MarketKind::Realistic => "realistic", super::MarketKind::NoSignal => "no_signal" },
+                "market": c.kind.name(),
+                "market_params": serde_json::to_value(&*c.kind.params()).unwrap_or(Value::Null),
+                "policies": c.running().iter().map(|p| p.key()).collect::<Vec<_>>(),
                 "approval_delay_hours": c.approval_delay_hours,
                 "account_cap_minor": c.rule.max_daily_spend_limit_minor,
                 "max_daily_budget_minor": c.rule.max_daily_budget_minor,
@@ -278,7 +300,7 @@ impl SimulationReport {
     pub fn svg(&self) -> String {
         const W: f64 = 900.0;
         const H: f64 = 520.0;
-        const COLORS: [&str; 4] = ["#6b7280", "#2563eb", "#059669", "#dc2626"];
+        const COLORS: [&str; 6] = ["#6b7280", "#2563eb", "#059669", "#d97706", "#7c3aed", "#dc2626"];
         let (left, right, top, bottom) = (100.0, 200.0, 50.0, 60.0);
         let series = self.cumulative_profit();
         let days = self.config.days.max(1);
@@ -339,12 +361,16 @@ impl SimulationReport {
             y(0.0)
         );
         for (i, (policy, values)) in series.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
+            let color = match policy {
+                Policy::Oracle => COLORS[5],
+                Policy::FlatOracle => COLORS[4],
+                _ => COLORS[i % 4],
+            };
             let mut points = format!("{:.1},{:.1}", x(0.0), y(0.0));
             for (d, v) in values.iter().enumerate() {
                 let _ = write!(points, " {:.1},{:.1}", x(d as f64 + 1.0), y(*v));
             }
-            let dash = if *policy == Policy::Oracle { " stroke-dasharray=\"6 4\"" } else { "" };
+            let dash = if policy.is_oracle() { " stroke-dasharray=\"6 4\"" } else { "" };
             let _ = writeln!(
                 s,
                 "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} points=\"{points}\"/>"

@@ -21,6 +21,10 @@ pub(crate) enum Stream {
     Lag = 6,
     /// Daily drift of a campaign (index = day).
     Drift = 7,
+    /// Under-delivery of a campaign-day (index 0: whether, 1: how much).
+    UnderDelivery = 8,
+    /// Overdispersion shock of a campaign-day or campaign-hour (index = draw).
+    Dispersion = 9,
 }
 
 /// SplitMix64's finalizer (Vigna's constants): a strong 64-bit mixer.

@@ -4,10 +4,14 @@
 //! policies decide every active campaign with the live engine's own step
 //! ([`crate::service::engine::decide_step`]), and the market then plays the
 //! hour out. All randomness is keyed by campaign and hour, so every policy
-//! meets the same draws.
+//! meets the same draws. The market's delivery costs apply to every policy
+//! alike: under-delivered days, overdispersed conversions, and a learning
+//! phase after any large budget edit, whichever driver made it (edits are
+//! detected where budgets turn into spend).
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::market::{MAX_LAG_HOURS, Market, PACING, SPEND_NOISE, VALUE_SIGMA};
+use super::learning::Learning;
+use super::market::Market;
 use super::rng::{Stream, normal_quantile, poisson, uniform};
 use crate::domain::action::{ActionStatus, ActionType};
 use crate::domain::decision::{Metrics, Outcome, check_account_cap};
@@ -17,8 +21,6 @@ use crate::service::engine::{StepInputs, decide_step};
 
 /// The simulated accounts' currency.
 pub const CURRENCY: &str = "USD";
-/// Ring of pending conversion arrivals, one slot per hour ahead.
-const RING: usize = MAX_LAG_HOURS + 2;
 /// Days of history before the rules start deciding (they start on campaigns
 /// that already have a complete yesterday, as a new install would).
 pub const WARMUP_DAYS: usize = 1;
@@ -56,7 +58,8 @@ pub struct PolicyRun {
     pub approvals_needed: u64,
     /// Approved increases refused by the executor's account-cap re-check.
     pub approvals_refused: u64,
-    /// Account-hours whose active daily budgets summed above the account cap.
+    /// Account-hours whose active daily budgets summed above the account cap
+    /// (for an oracle's plan: account-days planned above it).
     pub cap_breaches: u64,
     /// Profit (revenue - spend) of each day.
     pub daily_profit_minor: Vec<i64>,
@@ -106,11 +109,14 @@ struct State {
     hour_revenue: Vec<i64>,
     // 7 x 24 learning sums of the complete days so far.
     cells: Vec<CellSums>,
+    // The learning phase as delivery sees this campaign's budget edits.
+    learning: Learning,
 }
 
-/// A conversion waiting to be reported: attribution hour and value.
+/// A conversion waiting to be reported: campaign, attribution hour and value.
 #[derive(Debug, Clone, Copy)]
 struct Arrival {
+    campaign: u32,
     hour: u32,
     revenue: i64,
 }
@@ -126,7 +132,8 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
     let days = market.config.days;
     let hours = market.hours();
     let seed = market.config.seed;
-    let n = market.campaigns.len();
+    let params = market.params();
+    let pacing = market.pacing;
     let mut states: Vec<State> = market
         .campaigns
         .iter()
@@ -135,7 +142,7 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             active: true,
             last_change: None,
             pending: None,
-            weights: PACING,
+            weights: pacing,
             spend: vec![0; days],
             impressions: vec![0; days],
             clicks: vec![0; days],
@@ -145,9 +152,11 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             hour_spend: vec![0; hours],
             hour_revenue: vec![0; hours],
             cells: vec![CellSums::default(); HOURS * WEEKDAYS],
+            learning: Learning::new(c.budget0_minor),
         })
         .collect();
-    let mut ring: Vec<Vec<Arrival>> = (0..n * RING).map(|_| Vec::new()).collect();
+    // Conversions by the hour they become visible.
+    let mut arrivals: Vec<Vec<Arrival>> = (0..hours).map(|_| Vec::new()).collect();
     let mut out = PolicyRun { daily_profit_minor: vec![0; days], ..Default::default() };
     let mut next_action_id = 1_i64;
     let accounts = account_ranges(market);
@@ -155,8 +164,8 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
     for t in 0..hours {
         let (day, hour) = (t / 24, t % 24);
         let now = clock(t);
-        for (c, st) in states.iter_mut().enumerate() {
-            for a in ring[c * RING + t % RING].drain(..) {
+        for a in std::mem::take(&mut arrivals[t]) {
+            if let Some(st) = states.get_mut(a.campaign as usize) {
                 let d = a.hour as usize / 24;
                 st.revenue_seen[d] += a.revenue;
                 st.conversions_seen[d] += 1;
@@ -172,7 +181,7 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             && day >= WARMUP_DAYS
         {
             if with_schedule && hour == 0 {
-                relearn(&mut states, day);
+                relearn(&mut states, day, &pacing);
             }
             for range in &accounts {
                 settle_approvals(&mut states[range.clone()], rule, t, now, &mut out);
@@ -221,6 +230,13 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             }
         }
 
+        if let Driver::Plan(plan) = driver
+            && hour == 0
+        {
+            out.cap_breaches += plan_breaches(market, plan, day, cap_minor);
+        }
+
+        let value_sigma = params.conversions.order_value_sigma;
         for (c, (st, campaign)) in states.iter_mut().zip(&market.campaigns).enumerate() {
             let key = c as u64;
             let planned = match driver {
@@ -231,14 +247,16 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             if planned <= 0.0 {
                 continue;
             }
-            let noise = 1.0 + SPEND_NOISE * (2.0 * uniform(seed, key, t as u64, Stream::SpendNoise, 0) - 1.0);
-            let spend = (planned * noise).round().max(0.0);
+            let noise =
+                1.0 + params.delivery.spend_noise * (2.0 * uniform(seed, key, t as u64, Stream::SpendNoise, 0) - 1.0);
+            let spend = (planned * noise * market.delivered_share(c, day)).round().max(0.0);
             if spend <= 0.0 {
                 continue;
             }
-            let expected = campaign.expected_revenue(day, hour, spend);
-            let conversions =
-                poisson(expected / campaign.aov_minor, uniform(seed, key, t as u64, Stream::Conversions, 0));
+            let expected =
+                campaign.expected_revenue(day, hour, spend) * st.learning.deliver(t, st.budget, &params.learning);
+            let mean = expected / campaign.aov_minor * market.demand_shock(c, t);
+            let conversions = poisson(mean, uniform(seed, key, t as u64, Stream::Conversions, 0));
             let impressions = (spend / campaign.cpm_minor * 1_000.0).round() as i64;
             let clicks =
                 poisson(impressions as f64 * campaign.ctr, uniform(seed, key, t as u64, Stream::Clicks, 0)) as i64;
@@ -246,11 +264,11 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             for k in 0..conversions {
                 let z = normal_quantile(uniform(seed, key, t as u64, Stream::Value, k));
                 let value =
-                    (campaign.aov_minor * (VALUE_SIGMA * z - VALUE_SIGMA * VALUE_SIGMA / 2.0).exp()).round() as i64;
+                    (campaign.aov_minor * (value_sigma * z - value_sigma * value_sigma / 2.0).exp()).round() as i64;
                 revenue += value;
-                let visible = t + 1 + market.lag(uniform(seed, key, t as u64, Stream::Lag, k));
-                if visible < hours {
-                    ring[c * RING + visible % RING].push(Arrival { hour: t as u32, revenue: value });
+                let visible = t + 1 + market.lag(c, uniform(seed, key, t as u64, Stream::Lag, k));
+                if let Some(slot) = arrivals.get_mut(visible) {
+                    slot.push(Arrival { campaign: c as u32, hour: t as u32, revenue: value });
                 }
             }
             let spend = spend as i64;
@@ -286,6 +304,17 @@ pub(crate) fn account_ranges(market: &Market) -> Vec<std::ops::Range<usize>> {
         }
     }
     ranges
+}
+
+/// Accounts whose planned spend on `day` exceeds the account cap (a plan
+/// stands for the daily budgets an oracle would set).
+fn plan_breaches(market: &Market, plan: &[f64], day: usize, cap_minor: i64) -> u64 {
+    let hours = market.hours();
+    let day_spend = |c: usize| -> f64 { plan[c * hours + day * 24..c * hours + day * 24 + 24].iter().sum() };
+    account_ranges(market)
+        .into_iter()
+        .filter(|range| range.clone().map(day_spend).sum::<f64>() > cap_minor as f64 * (1.0 + 1e-9))
+        .count() as u64
 }
 
 fn active_total(states: &[State]) -> i64 {
@@ -341,7 +370,7 @@ fn window_metrics(st: &State, window: MetricsWindow, day: usize) -> Metrics {
 /// [`time_profile::multipliers`] with the default bounds). The multipliers
 /// scale each hour's share of flat pacing, as a Meta budget schedule raises
 /// or lowers delivery within the day.
-fn relearn(states: &mut [State], day: usize) {
+fn relearn(states: &mut [State], day: usize, pacing: &[f64; 24]) {
     let Some(yesterday) = day.checked_sub(1) else { return };
     let date = clock(yesterday * 24).date_naive();
     let (weekday, even) = (time_profile::weekday(date) as usize, time_profile::epoch_day(date) % 2 == 0);
@@ -369,9 +398,9 @@ fn relearn(states: &mut [State], day: usize) {
         }
         let profile = time_profile::learn(Metric::Roas, &st.cells);
         let m = time_profile::multipliers(&profile.hourly_index, profile.confidence, &bounds);
-        let total: f64 = (0..HOURS).map(|h| PACING[h] * m[h]).sum();
+        let total: f64 = (0..HOURS).map(|h| pacing[h] * m[h]).sum();
         if total > 0.0 {
-            st.weights = std::array::from_fn(|h| PACING[h] * m[h] / total);
+            st.weights = std::array::from_fn(|h| pacing[h] * m[h] / total);
         }
     }
 }
