@@ -39,6 +39,8 @@ fn to_domain(m: scaling_rule::Model) -> Result<ScalingRule> {
             cooldown: TimeDelta::seconds(m.cooldown_seconds),
             metrics_window: MetricsWindow::parse(&m.metrics_window).ok_or_else(|| corrupt("metrics_window"))?,
             apply_hourly_schedule: m.apply_hourly_schedule,
+            strategy: Default::default(),
+            marginal: Default::default(),
         },
         created_by: m.created_by,
         updated_by: m.updated_by,
