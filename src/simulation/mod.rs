@@ -20,7 +20,7 @@ pub use market::{Market, MarketConfig, MarketKind};
 pub use report::{PolicySummary, SimulationReport, Stat};
 pub use sim::{CURRENCY, LEARN_AFTER_DAYS, PolicyRun, WARMUP_DAYS};
 
-use crate::domain::rule::RuleSettings;
+use crate::domain::rule::{RuleSettings, Strategy};
 
 /// The policies compared, in report order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,13 +31,15 @@ pub enum Policy {
     Rules,
     /// The rule, plus a learned hour-of-day schedule for each campaign.
     RulesWithSchedule,
+    /// The same rule under the marginal-ROAS strategy.
+    MarginalRoas,
     /// Knows the true curves; spends the same total where it earns most.
     Oracle,
 }
 
 impl Policy {
     /// Every policy, in report order.
-    pub const ALL: [Policy; 4] = [Self::Static, Self::Rules, Self::RulesWithSchedule, Self::Oracle];
+    pub const ALL: [Policy; 5] = [Self::Static, Self::Rules, Self::RulesWithSchedule, Self::MarginalRoas, Self::Oracle];
 
     /// Stable key (JSON).
     pub fn key(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Policy {
             Self::Static => "static",
             Self::Rules => "rules",
             Self::RulesWithSchedule => "rules_with_schedule",
+            Self::MarginalRoas => "marginal_roas",
             Self::Oracle => "oracle",
         }
     }
@@ -55,6 +58,7 @@ impl Policy {
             Self::Static => "static budgets",
             Self::Rules => "rules (defaults)",
             Self::RulesWithSchedule => "rules + schedules",
+            Self::MarginalRoas => "marginal ROAS",
             Self::Oracle => "oracle",
         }
     }
@@ -132,20 +136,23 @@ pub fn run_seed(config: &SimulationConfig, seed: u64) -> SeedRun {
         schedule,
         approval_delay_hours: config.approval_delay_hours,
     };
-    let (fixed, ruled, scheduled) = std::thread::scope(|s| {
+    let marginal_rule = RuleSettings { strategy: Strategy::MarginalRoas, ..config.rule.clone() };
+    let marginal = sim::Driver::Marginal { rule: &marginal_rule, approval_delay_hours: config.approval_delay_hours };
+    let (fixed, ruled, scheduled, planned) = std::thread::scope(|s| {
         let a = s.spawn(|| sim::run(&market, sim::Driver::Static, cap));
         let b = s.spawn(|| sim::run(&market, rules(false), cap));
+        let d = s.spawn(|| sim::run(&market, marginal, cap));
         let c = sim::run(&market, rules(true), cap);
-        (a.join(), b.join(), c)
+        (a.join(), b.join(), c, d.join())
     });
-    let (fixed, ruled) = match (fixed, ruled) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => std::panic::resume_unwind(e),
+    let (fixed, ruled, planned) = match (fixed, ruled, planned) {
+        (Ok(a), Ok(b), Ok(d)) => (a, b, d),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => std::panic::resume_unwind(e),
     };
-    let total = [&fixed, &ruled, &scheduled].iter().map(|r| r.spend_minor).max().unwrap_or(0) as f64;
+    let total = [&fixed, &ruled, &scheduled, &planned].iter().map(|r| r.spend_minor).max().unwrap_or(0) as f64;
     let plan = oracle::plan(&market, total, config.rule.max_daily_budget_minor as f64, cap as f64);
     let best = sim::run(&market, sim::Driver::Plan(&plan), cap);
-    SeedRun { seed, runs: vec![fixed, ruled, scheduled, best] }
+    SeedRun { seed, runs: vec![fixed, ruled, scheduled, planned, best] }
 }
 
 /// Runs every seed and summarises.
@@ -188,6 +195,18 @@ pub struct SimulateArgs {
     /// Hours until a change that needs approval is approved.
     #[arg(long, default_value_t = 4)]
     pub approval_delay_hours: usize,
+    /// The marginal-ROAS policy's elasticity band, low end (the rule's default unless set).
+    #[arg(long)]
+    pub elasticity_low: Option<f64>,
+    /// The marginal-ROAS policy's elasticity band, high end.
+    #[arg(long)]
+    pub elasticity_high: Option<f64>,
+    /// The marginal-ROAS policy's credible level.
+    #[arg(long)]
+    pub credible_level: Option<f64>,
+    /// The marginal-ROAS policy's largest step, percent.
+    #[arg(long)]
+    pub max_step_percent: Option<f64>,
     /// Write an SVG chart of cumulative profit per policy to this file.
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
@@ -202,7 +221,15 @@ pub fn run_command(args: SimulateArgs, json: bool) -> anyhow::Result<()> {
     if args.days > 3_660 || args.campaigns > 1_000_000 || args.seeds > 1_000 {
         anyhow::bail!("at most 3660 days, 1000000 campaigns and 1000 seeds");
     }
+    let mut rule = SimulationConfig::default().rule;
+    let m = &mut rule.marginal;
+    m.elasticity_low = args.elasticity_low.unwrap_or(m.elasticity_low);
+    m.elasticity_high = args.elasticity_high.unwrap_or(m.elasticity_high);
+    m.credible_level = args.credible_level.unwrap_or(m.credible_level);
+    m.max_step_percent = args.max_step_percent.unwrap_or(m.max_step_percent);
+    rule.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let config = SimulationConfig {
+        rule,
         campaigns: args.campaigns,
         days: args.days,
         seeds: args.seeds.max(1),

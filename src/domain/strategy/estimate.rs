@@ -5,15 +5,19 @@
 //! Revenue measured in units of the campaign's (shrunk) order value, widened
 //! by [`VALUE_DISPERSION`], is close to a Poisson count whose mean is ROAS x
 //! the lag-completed spend; a Gamma prior on ROAS then gives a Gamma
-//! posterior in closed form.
+//! posterior in closed form. The dispersion is measured per account (Pearson's
+//! statistic of the daily figures around each campaign's mean), so that
+//! overdispersed purchases widen the intervals instead of moving budgets.
 use crate::domain::rule::MarginalSettings;
 
 use super::stats::gamma_quantile;
 
-/// Variance of revenue over (mean x order value): Poisson purchases whose
-/// values vary (a log-normal spread of about 0.35 adds 13%) plus day-to-day
-/// swings of the market; 1.5 keeps intervals honest on such data.
+/// Variance of revenue over (mean x order value) assumed while an account has
+/// too few campaign-days to measure it: Poisson purchases whose values vary
+/// (a log-normal spread of about 0.35 adds 13%) plus day-to-day swings.
 pub const VALUE_DISPERSION: f64 = 1.5;
+/// Campaign-days (beyond one per campaign) needed to measure the dispersion.
+const MIN_DISPERSION_DF: f64 = 20.0;
 /// Purchases of prior weight when a campaign's order value is shrunk toward
 /// the account's.
 const AOV_PRIOR_PURCHASES: f64 = 5.0;
@@ -103,6 +107,9 @@ struct Stats {
     n: f64,
     /// Effective exposure: lag-completed, budget-adjusted spend / unit.
     x: f64,
+    /// Pearson's statistic of its days, and how many days entered it.
+    chi2: f64,
+    cells: f64,
     spend: i64,
     revenue: i64,
     purchases: i64,
@@ -141,6 +148,7 @@ pub fn estimate_account(
         .map(|h| {
             let current = h.current_budget_minor.max(0) as f64;
             let (mut ew, mut ew2, mut rw) = (0.0, 0.0, 0.0);
+            let mut exposures: Vec<(f64, f64)> = Vec::with_capacity(h.days.len());
             let (mut spend, mut revenue, mut purchases, mut days, mut spend_f) = (0_i64, 0_i64, 0_i64, 0, 0.0);
             for d in &h.days {
                 if d.spend_minor <= 0 {
@@ -156,6 +164,7 @@ pub fn estimate_account(
                     1.0
                 };
                 let e = s * f * g;
+                exposures.push((e, d.revenue_minor.max(0) as f64));
                 ew += w * e;
                 ew2 += w * w * e;
                 rw += w * d.revenue_minor.max(0) as f64;
@@ -169,12 +178,26 @@ pub fn estimate_account(
                 return None;
             }
             let aov = (revenue as f64 + AOV_PRIOR_PURCHASES * account_aov) / (purchases as f64 + AOV_PRIOR_PURCHASES);
-            let unit = aov.max(1.0) * VALUE_DISPERSION;
+            let unit = aov.max(1.0);
+            // Pearson's statistic of the days around the campaign's own mean, in purchase units.
+            let (mut chi2, mut cells) = (0.0, 0.0);
+            let rate = rw / ew;
+            if rate > 0.0 {
+                for (e, r) in &exposures {
+                    let expected = rate * e;
+                    if expected > 0.0 {
+                        chi2 += (r - expected).powi(2) / (expected * unit);
+                        cells += 1.0;
+                    }
+                }
+            }
             // Kish: weights make the data worth (sum w e)^2 / sum w^2 e.
             let kish = ew / ew2;
             Some(Stats {
                 n: rw * kish / unit,
                 x: ew * kish / unit,
+                chi2,
+                cells,
                 spend,
                 revenue,
                 purchases,
@@ -184,6 +207,14 @@ pub fn estimate_account(
         })
         .collect();
 
+    // Overdispersion: Pearson's statistic over its degrees of freedom, never
+    // below Poisson; the default until enough campaign-days exist.
+    let (chi2, cells, fitted) =
+        stats.iter().flatten().fold((0.0, 0.0, 0.0), |(c, n, k), s| (c + s.chi2, n + s.cells, k + 1.0));
+    let dispersion =
+        if cells - fitted >= MIN_DISPERSION_DF { (chi2 / (cells - fitted)).clamp(1.0, 20.0) } else { VALUE_DISPERSION };
+    let stats: Vec<Option<Stats>> =
+        stats.into_iter().map(|s| s.map(|s| Stats { n: s.n / dispersion, x: s.x / dispersion, ..s })).collect();
     let with_data: Vec<&Stats> = stats.iter().flatten().collect();
     let (sum_n, sum_x): (f64, f64) = with_data.iter().fold((0.0, 0.0), |(n, x), s| (n + s.n, x + s.x));
     if sum_n <= 0.0 || sum_x <= 0.0 {
