@@ -48,6 +48,10 @@ pub struct EngineArgs {
     /// A budget change of at least this many minor units raises an alert.
     #[arg(long, env = "AUTOSCALER_ALERT_BUDGET_CHANGE_MINOR", default_value_t = 10_000)]
     pub alert_budget_change_minor: i64,
+    /// Strategy of the rule created for an account without one:
+    /// `thresholds` (the decision table) or `marginal-roas`.
+    #[arg(long, env = "AUTOSCALER_DEFAULT_STRATEGY", default_value = "thresholds")]
+    pub default_strategy: String,
     /// Lowest hourly multiplier of a learned budget schedule (1 = daily / 24).
     #[arg(long, env = "AUTOSCALER_TIME_MIN_HOURLY_MULTIPLIER", default_value_t = 0.5)]
     pub time_min_hourly_multiplier: f64,
@@ -290,6 +294,8 @@ pub struct EngineConfig {
     pub alert_budget_change_minor: i64,
     /// Time-of-day optimization.
     pub time: TimeConfig,
+    /// Strategy of the rule created for an account without one.
+    pub default_strategy: crate::domain::rule::Strategy,
 }
 
 impl Default for EngineConfig {
@@ -299,6 +305,7 @@ impl Default for EngineConfig {
             webhook_url: None,
             alert_budget_change_minor: 10_000,
             time: TimeConfig::default(),
+            default_strategy: crate::domain::rule::Strategy::Thresholds,
         }
     }
 }
@@ -341,7 +348,11 @@ impl EngineArgs {
         if self.time_backfill_days > 366 {
             return Err(ConfigError { setting: "AUTOSCALER_TIME_BACKFILL_DAYS", reason: "must be 0 to 366".into() });
         }
+        let default_strategy = crate::domain::rule::Strategy::parse(self.default_strategy.trim()).ok_or_else(|| {
+            ConfigError { setting: "AUTOSCALER_DEFAULT_STRATEGY", reason: "must be thresholds or marginal-roas".into() }
+        })?;
         Ok(EngineConfig {
+            default_strategy,
             approval_ttl: std::time::Duration::from_secs(u64::from(self.approval_ttl_hours) * 3600),
             webhook_url: self.webhook_url,
             alert_budget_change_minor: self.alert_budget_change_minor,

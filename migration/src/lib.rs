@@ -8,6 +8,7 @@ mod m20261201_000001_action_history_indexes;
 mod m20261201_000002_action_event_snapshots;
 mod m20261205_000001_time_of_day;
 mod m20261205_000002_hourly_cell_index;
+mod m20261210_000001_rule_strategy;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000002_action_event_snapshots::Migration),
             Box::new(m20261205_000001_time_of_day::Migration),
             Box::new(m20261205_000002_hourly_cell_index::Migration),
+            Box::new(m20261210_000001_rule_strategy::Migration),
         ]
     }
 }

@@ -368,7 +368,8 @@ async fn rules_for(state: &AppState, info: &AccountInfo, dry_run: bool) -> Resul
     if !existing.is_empty() {
         return Ok(existing);
     }
-    let settings = RuleSettings::defaults("Default Auto-Scaling", info.currency.clone(), info.currency_offset);
+    let mut settings = RuleSettings::defaults("Default Auto-Scaling", info.currency.clone(), info.currency_offset);
+    settings.strategy = state.engine.default_strategy;
     let new_rule =
         NewRule { account_id: info.account_id.clone(), campaign_id: None, settings, created_by: "autoscaler".into() };
     if dry_run {

@@ -15,5 +15,6 @@ mod operations;
 mod replay;
 mod rules;
 mod security;
+mod strategy;
 mod time_optimization;
 mod watch;
