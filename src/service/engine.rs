@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::{AppState, executor};
+use super::{AppState, executor, marginal};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction};
 use crate::domain::decision::{Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
+use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
 use crate::error::{Error, Result};
 use crate::metrics::PlatformLabels;
@@ -156,7 +157,10 @@ pub async fn evaluate_account(
     // learns from, and the spend that floors a scale-down.
     let today = now.with_timezone(&tz).date_naive();
     let mut insights: HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)> = HashMap::new();
-    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]);
+    // The marginal-ROAS strategy also reads yesterday as reported now.
+    let marginal_rules: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
+    let extra = marginal::wants_last_24_hours(&marginal_rules).then_some(marginal::YESTERDAY_WINDOW);
+    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]).chain(extra);
     for window in windows {
         if insights.contains_key(&window) {
             continue;
@@ -177,9 +181,12 @@ pub async fn evaluate_account(
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
     let (today_days, today_rows) = &insights[&MetricsWindow::Today];
-    let mut decided = Vec::with_capacity(planned.len());
+    let last_24_hours = insights.get(&marginal::YESTERDAY_WINDOW).map(|(_, rows)| rows);
+    let strategy = marginal::plan(state, &planned, tz, now, today_rows, last_24_hours).await?;
+    let mut decided: Vec<Option<NewAction>> = vec![None; planned.len()];
     let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);
-    for (campaign, r) in planned {
+    for &index in &strategy.order {
+        let (campaign, r) = planned[index];
         let (days, rows) = &insights[&r.settings.metrics_window];
         let perf = rows.get(&campaign.campaign_id);
         let old_budget = campaign.daily_budget_minor();
@@ -192,7 +199,8 @@ pub async fn evaluate_account(
             spent_today_minor: today_perf.map_or(0, |p| p.spend_minor),
             open_action: open.get(campaign.campaign_id.as_str()).copied(),
         };
-        let decision = decide_step(&r.settings, &step, &info.currency, now, &mut active_total);
+        let proposal = strategy.proposals.get(&campaign.campaign_id);
+        let decision = decide_proposed_step(&r.settings, &step, proposal, &info.currency, now, &mut active_total);
         let action_metrics = action_metrics(r.settings.metrics_window, days, perf);
         let snapshot = |metrics: ActionMetrics| NewSnapshot {
             account_id: account.to_string(),
@@ -208,7 +216,7 @@ pub async fn evaluate_account(
         if r.settings.metrics_window != MetricsWindow::Today {
             snapshot_rows.push(snapshot(self::action_metrics(MetricsWindow::Today, today_days, today_perf)));
         }
-        decided.push(NewAction {
+        decided[index] = Some(NewAction {
             account_id: account.to_string(),
             campaign_id: campaign.campaign_id.to_string(),
             campaign_name: campaign.name.clone(),
@@ -230,6 +238,7 @@ pub async fn evaluate_account(
         });
     }
 
+    let decided: Vec<NewAction> = decided.into_iter().flatten().collect();
     if options.dry_run {
         outcome.evaluations.extend(decided.into_iter().map(Evaluation::DryRun));
         return Ok(outcome);

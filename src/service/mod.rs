@@ -7,6 +7,7 @@ pub mod engine;
 pub mod events;
 pub mod executor;
 pub mod history;
+mod marginal;
 pub mod replay;
 pub mod rules;
 pub mod scheduler;

@@ -189,6 +189,17 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
     let currency = first.currency.clone();
     let mut notes = Vec::new();
     let rules = rules_for(state, &req, &currency, &mut notes).await?;
+    // A replay decides one reading at a time; the marginal-ROAS strategy
+    // plans whole accounts on their daily history, which the replay does not
+    // rebuild yet. Refusing beats showing the threshold table's decisions
+    // under a rule that would not take them.
+    if rules.iter().any(|r| r.settings.enabled && r.settings.strategy == crate::domain::rule::Strategy::MarginalRoas) {
+        return Err(Error::FailedPrecondition(
+            "replay of rules using the marginal-ROAS strategy is not supported yet; run `autoscaler simulate` \
+             to compare strategies"
+                .into(),
+        ));
+    }
     let mut tracked: HashMap<String, Tracked> = HashMap::new();
     for (campaign, at) in store::last_budget_changes_before(&state.db, account, req.start).await? {
         tracked.entry(campaign).or_default().last_change = Some(at);

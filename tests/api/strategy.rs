@@ -209,3 +209,51 @@ async fn the_server_creates_the_default_rule_with_its_default_strategy() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_engine_decides_a_marginal_rule_through_the_same_limits_and_explains_it() {
+    for backend in backends() {
+        let sandbox = sandbox();
+        let (app, _running) = spawn_with(backend, &sandbox, DomainStrategy::MarginalRoas).await;
+        let mut client = app.autoscaler.clone();
+        let response = client
+            .evaluate_campaigns(EvaluateCampaignsRequest {
+                account_id: ACCOUNT.into(),
+                campaign_ids: Vec::new(),
+                dry_run: false,
+            })
+            .await
+            .expect("evaluated")
+            .into_inner();
+        let action = |id: &str| {
+            response
+                .evaluations
+                .iter()
+                .find(|e| e.campaign_id == id)
+                .and_then(|e| e.action.clone())
+                .expect("an action per campaign")
+        };
+        let (winner, loser) = (action("1001"), action("1002"));
+        // The winner grows by at most the rule's 20% step, and says why with its figures.
+        assert!(winner.reason.starts_with("Marginal ROAS "), "{}", winner.reason);
+        assert!(winner.reason.contains("still expected from reporting lag"), "{}", winner.reason);
+        assert_eq!(winner.old_budget_minor, 20_000);
+        assert!(winner.new_budget_minor > 20_000 && winner.new_budget_minor <= 24_000, "{winner:?}");
+        assert_eq!(sandbox.daily_budget("1001"), Some(winner.new_budget_minor));
+        // One day of a loser is no strong evidence: it is not paused.
+        assert_ne!(loser.action_type, autoscaler::pb::ActionType::Pause as i32, "{}", loser.reason);
+        assert!(loser.new_budget_minor >= 15_000 * 8 / 10, "{loser:?}");
+        // Within the cooldown a second pass changes nothing.
+        let again = client
+            .evaluate_campaigns(EvaluateCampaignsRequest {
+                account_id: ACCOUNT.into(),
+                campaign_ids: vec!["1001".into()],
+                dry_run: false,
+            })
+            .await
+            .expect("evaluated")
+            .into_inner();
+        let second = again.evaluations[0].action.clone().expect("action");
+        assert_eq!(second.new_budget_minor, second.old_budget_minor, "{}", second.reason);
+    }
+}
