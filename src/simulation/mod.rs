@@ -240,7 +240,6 @@ pub fn run_command(args: SimulateArgs, json: bool) -> anyhow::Result<()> {
             MarketArg::NoSignal => MarketKind::NoSignal,
         },
         approval_delay_hours: args.approval_delay_hours,
-        ..SimulationConfig::default()
     };
     let started = std::time::Instant::now();
     let report = run(&config);
