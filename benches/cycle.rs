@@ -1,9 +1,11 @@
 //! Benchmark: one optimization cycle over 100,000 campaigns in 100 sandbox
 //! accounts on SQLite. Prints wall time, Graph API requests and peak memory.
-//! Run: `cargo bench --bench cycle` (env BENCH_ACCOUNTS / BENCH_CAMPAIGNS to resize).
+//! Run: `cargo bench --bench cycle` (env BENCH_ACCOUNTS / BENCH_CAMPAIGNS to resize;
+//! BENCH_STRATEGY=marginal-roas gives every account the marginal-ROAS rule).
 use std::time::Instant;
 
 use autoscaler::config::{EngineConfig, MetaConfig, SandboxConfig, Settings};
+use autoscaler::domain::rule::Strategy;
 use autoscaler::service::cycle::{self, CycleMode};
 use autoscaler::startup::build_state;
 
@@ -41,7 +43,13 @@ async fn main() -> anyhow::Result<()> {
             max_retries: 3,
             backoff_base: std::time::Duration::from_millis(50),
         },
-        engine: EngineConfig::default(),
+        engine: EngineConfig {
+            default_strategy: std::env::var("BENCH_STRATEGY")
+                .ok()
+                .and_then(|s| Strategy::parse(&s))
+                .unwrap_or(Strategy::Thresholds),
+            ..EngineConfig::default()
+        },
         schedules: Default::default(),
         metrics_listen: None,
         limits: Default::default(),
@@ -49,8 +57,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let (state, _sandbox) = build_state(&settings).await?;
     println!(
-        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, SQLite",
-        accounts * campaigns
+        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, SQLite, strategy {}",
+        accounts * campaigns,
+        settings.engine.default_strategy.as_str()
     );
     for round in 1..=2 {
         let requests_before = state.platform.request_count();

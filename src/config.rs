@@ -113,6 +113,10 @@ pub struct EngineArgs {
     /// A budget change of at least this many minor units raises an alert.
     #[arg(long, env = "AUTOSCALER_ALERT_BUDGET_CHANGE_MINOR", default_value_t = 10_000)]
     pub alert_budget_change_minor: i64,
+    /// Strategy of the rule created for an account without one:
+    /// `thresholds` (the decision table) or `marginal-roas`.
+    #[arg(long, env = "AUTOSCALER_DEFAULT_STRATEGY", default_value = "thresholds")]
+    pub default_strategy: String,
     /// Lowest hourly multiplier of a learned budget schedule (1 = daily / 24).
     #[arg(long, env = "AUTOSCALER_TIME_MIN_HOURLY_MULTIPLIER", default_value_t = 0.5)]
     pub time_min_hourly_multiplier: f64,
@@ -367,6 +371,8 @@ pub struct EngineConfig {
     pub time: TimeConfig,
     /// Cycle leases and executor liveness marks.
     pub leases: LeaseConfig,
+    /// Strategy of the rule created for an account without one.
+    pub default_strategy: crate::domain::rule::Strategy,
 }
 
 impl Default for EngineConfig {
@@ -377,6 +383,7 @@ impl Default for EngineConfig {
             alert_budget_change_minor: 10_000,
             time: TimeConfig::default(),
             leases: LeaseConfig::default(),
+            default_strategy: crate::domain::rule::Strategy::Thresholds,
         }
     }
 }
@@ -443,7 +450,11 @@ impl EngineArgs {
                 reason: "must be at least 1 and at most a third of AUTOSCALER_LEASE_TTL_SECS".into(),
             });
         }
+        let default_strategy = crate::domain::rule::Strategy::parse(self.default_strategy.trim()).ok_or_else(|| {
+            ConfigError { setting: "AUTOSCALER_DEFAULT_STRATEGY", reason: "must be thresholds or marginal-roas".into() }
+        })?;
         Ok(EngineConfig {
+            default_strategy,
             approval_ttl: std::time::Duration::from_secs(u64::from(self.approval_ttl_hours) * 3600),
             webhook_url: self.webhook_url,
             alert_budget_change_minor: self.alert_budget_change_minor,

@@ -69,6 +69,8 @@ fn a_rule_that_never_acts_meets_exactly_the_static_outcome() {
     assert_eq!(ruled, fixed);
     // With a schedule the hours move but the daily budgets do not.
     assert_eq!(r.get(Policy::RulesWithSchedule).final_budgets_minor, fixed.final_budgets_minor);
+    // The marginal strategy honours min_impressions too: it never acts.
+    assert_eq!(r.get(Policy::MarginalRoas), fixed);
 }
 
 #[test]
@@ -77,7 +79,8 @@ fn the_oracle_is_never_beaten_by_more_than_noise() {
     for seed in [1, 2, 3] {
         let r = run_seed(&c, seed);
         let best = r.get(Policy::Oracle);
-        for policy in [Policy::Static, Policy::Rules, Policy::RulesWithSchedule, Policy::FlatOracle] {
+        for policy in [Policy::Static, Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas, Policy::FlatOracle]
+        {
             let p = r.get(policy);
             // In expectation (no conversion noise) only pacing noise separates them.
             assert!(
@@ -98,7 +101,24 @@ fn the_oracle_is_never_beaten_by_more_than_noise() {
 }
 
 fn max_spend(r: &SeedRun) -> i64 {
-    [Policy::Static, Policy::Rules, Policy::RulesWithSchedule].iter().map(|p| r.get(*p).spend_minor).max().unwrap_or(0)
+    [Policy::Static, Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas]
+        .iter()
+        .map(|p| r.get(*p).spend_minor)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_marginal_strategy_earns_more_than_static_budgets_without_pausing_on_noise() {
+    let c = config(MarketKind::Realistic);
+    for seed in [1, 2] {
+        let r = run_seed(&c, seed);
+        let (fixed, marginal) = (r.get(Policy::Static), r.get(Policy::MarginalRoas));
+        assert!(marginal.profit_minor() > fixed.profit_minor(), "seed {seed}: {marginal:?}");
+        assert!(marginal.expected_profit_minor() > fixed.expected_profit_minor() + noise(&r, 0.02));
+        assert!(marginal.pauses <= r.get(Policy::Rules).pauses / 4, "pauses only on strong evidence");
+        assert_eq!(marginal.cap_breaches, 0);
+    }
 }
 
 #[test]
@@ -125,12 +145,19 @@ fn a_market_with_no_signal_gives_no_policy_an_uplift_beyond_noise() {
     let report = run(&c);
     for r in &report.seeds {
         let base = r.get(Policy::Static);
-        for policy in [Policy::Rules, Policy::RulesWithSchedule, Policy::FlatOracle, Policy::Oracle] {
+        for policy in [Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas, Policy::FlatOracle, Policy::Oracle]
+        {
             let p = r.get(policy);
             let uplift = p.profit_minor() - base.profit_minor();
             assert!((uplift as f64) <= noise(r, 0.01), "{policy:?}: uplift {uplift}");
             assert!(p.expected_profit_minor() <= base.expected_profit_minor() + noise(r, 0.002), "{policy:?}");
         }
+        // The marginal strategy sees that there is nothing to find: no pauses,
+        // profit within 1% of the static budgets.
+        let marginal = r.get(Policy::MarginalRoas);
+        assert_eq!(marginal.pauses, 0);
+        let gap = (marginal.profit_minor() - base.profit_minor()).abs() as f64;
+        assert!(gap <= 0.01 * base.profit_minor() as f64, "marginal ROAS {gap} away from static");
         // Nothing to find: the oracle spends as the static budgets do.
         let oracle = r.get(Policy::Oracle);
         assert!((oracle.spend_minor - base.spend_minor).abs() as f64 <= noise(r, 0.001));

@@ -9,6 +9,7 @@ mod m20261201_000002_action_event_snapshots;
 mod m20261205_000001_time_of_day;
 mod m20261205_000002_hourly_cell_index;
 mod m20261206_000001_action_resolution;
+mod m20261210_000001_rule_strategy;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_time_of_day::Migration),
             Box::new(m20261205_000002_hourly_cell_index::Migration),
             Box::new(m20261206_000001_action_resolution::Migration),
+            Box::new(m20261210_000001_rule_strategy::Migration),
         ]
     }
 }

@@ -117,6 +117,7 @@ fn candidate_rule(args: &ReplayArgs) -> Option<pb::ScalingRule> {
     if let Some(window) = f.window {
         rule.metrics_window = pb::MetricsWindow::from(window) as i32;
     }
+    f.apply_strategy(&mut rule, &mut Vec::new());
     let any_field =
         rule != pb::ScalingRule { account_id: rule.account_id.clone(), name: rule.name.clone(), ..Default::default() };
     (args.candidate || any_field).then_some(rule)

@@ -125,6 +125,48 @@ pub struct RuleFields {
     /// Whether learned hour-of-day schedules are applied.
     #[arg(long, value_name = "BOOL")]
     pub apply_hourly_schedule: Option<bool>,
+    /// How budgets are decided: the threshold table or marginal ROAS.
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyArg>,
+    /// Marginal ROAS: largest change of one budget move, percent (default 20).
+    #[arg(long)]
+    pub max_step_percent: Option<f64>,
+    /// Marginal ROAS: smallest change worth making, percent (default 3).
+    #[arg(long)]
+    pub min_move_percent: Option<f64>,
+    /// Marginal ROAS: half-life of the weight of past days, days (default 7).
+    #[arg(long)]
+    pub half_life_days: Option<f64>,
+    /// Marginal ROAS: credible level of the interval behind the no-change band (default 0.8).
+    #[arg(long)]
+    pub credible_level: Option<f64>,
+    /// Marginal ROAS: lowest plausible elasticity of revenue to budget (default 0.55).
+    #[arg(long)]
+    pub elasticity_low: Option<f64>,
+    /// Marginal ROAS: highest plausible elasticity of revenue to budget (default 0.85).
+    #[arg(long)]
+    pub elasticity_high: Option<f64>,
+    /// Marginal ROAS: one-sided credible level needed to pause (default 0.99).
+    #[arg(long)]
+    pub pause_evidence: Option<f64>,
+}
+
+/// `--strategy` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    /// The decision table on the window's ROAS and CTR.
+    Thresholds,
+    /// Pooled, lag-aware ROAS estimates; budgets toward equal marginal return.
+    MarginalRoas,
+}
+
+impl From<StrategyArg> for pb::Strategy {
+    fn from(s: StrategyArg) -> Self {
+        match s {
+            StrategyArg::Thresholds => Self::Thresholds,
+            StrategyArg::MarginalRoas => Self::MarginalRoas,
+        }
+    }
 }
 
 /// `--window` values.
@@ -197,6 +239,29 @@ impl RuleFields {
         if let Some(window) = self.window {
             rule.metrics_window = pb::MetricsWindow::from(window) as i32;
             mask.push("metrics_window".into());
+        }
+        self.apply_strategy(rule, mask);
+    }
+
+    /// Copies the strategy flags given into `rule` and names each in `mask`.
+    pub(super) fn apply_strategy(&self, rule: &mut pb::ScalingRule, mask: &mut Vec<String>) {
+        if let Some(strategy) = self.strategy {
+            rule.strategy = pb::Strategy::from(strategy) as i32;
+            mask.push("strategy".into());
+        }
+        for (flag, field, path) in [
+            (self.max_step_percent, &mut rule.marginal_max_step_percent, "marginal_max_step_percent"),
+            (self.min_move_percent, &mut rule.marginal_min_move_percent, "marginal_min_move_percent"),
+            (self.half_life_days, &mut rule.marginal_half_life_days, "marginal_half_life_days"),
+            (self.credible_level, &mut rule.marginal_credible_level, "marginal_credible_level"),
+            (self.elasticity_low, &mut rule.marginal_elasticity_low, "marginal_elasticity_low"),
+            (self.elasticity_high, &mut rule.marginal_elasticity_high, "marginal_elasticity_high"),
+            (self.pause_evidence, &mut rule.marginal_pause_evidence, "marginal_pause_evidence"),
+        ] {
+            if let Some(v) = flag {
+                *field = Some(v);
+                mask.push(path.to_owned());
+            }
         }
     }
 }
@@ -285,6 +350,11 @@ fn window(rule: &pb::ScalingRule) -> String {
         .map_or_else(|_| rule.metrics_window.to_string(), |w| format::label(w.as_str_name(), "METRICS_WINDOW_"))
 }
 
+fn strategy(rule: &pb::ScalingRule) -> String {
+    pb::Strategy::try_from(rule.strategy)
+        .map_or_else(|_| rule.strategy.to_string(), |s| format::label(s.as_str_name(), "STRATEGY_"))
+}
+
 fn rule_table(rules: &[pb::ScalingRule]) -> String {
     if rules.is_empty() {
         return "no rules\n".to_owned();
@@ -334,6 +404,20 @@ fn rule_details(r: &pb::ScalingRule) -> String {
         ("cooldown", cooldown(r)),
         ("metrics window", window(r)),
         ("apply hourly schedule", format::opt(r.apply_hourly_schedule)),
+        ("strategy", strategy(r)),
+        ("max step %", format::opt_ratio(r.marginal_max_step_percent)),
+        ("min move %", format::opt_ratio(r.marginal_min_move_percent)),
+        ("half-life days", format::opt_ratio(r.marginal_half_life_days)),
+        ("credible level", format::opt_ratio(r.marginal_credible_level)),
+        (
+            "elasticity band",
+            format!(
+                "{}-{}",
+                format::opt_ratio(r.marginal_elasticity_low),
+                format::opt_ratio(r.marginal_elasticity_high)
+            ),
+        ),
+        ("pause evidence", format::opt_ratio(r.marginal_pause_evidence)),
         ("created", format!("{} by {}", format::time(r.create_time.as_ref()), r.created_by)),
         ("updated", format!("{} by {}", format::time(r.update_time.as_ref()), r.updated_by)),
     ])

@@ -386,12 +386,42 @@ impl Draft {
 /// panics, and every doubt (unreadable or inconsistent inputs, an invalid
 /// rule, a currency mismatch) holds the change instead of skipping a check.
 pub fn decide(rule: &RuleSettings, campaign: &CampaignInputs, account: &AccountContext) -> Decision {
+    decide_with(rule, campaign, account, None)
+}
+
+/// What a strategy other than the decision table proposes for one campaign:
+/// an action, the budget it wants and why. The safety limits are applied to it
+/// exactly as to the table's verdict (see [`decide_with`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// Pause, scale up, scale down, maintain or insufficient data.
+    pub action: ActionType,
+    /// The daily budget wanted (ignored unless the action changes the budget).
+    pub target_budget_minor: i64,
+    /// The strategy's reason; limits and holds are appended to it.
+    pub reason: String,
+}
+
+/// [`decide`] with the verdict of another strategy in place of the decision
+/// table when `proposal` is given: the same guards (inactive campaign, invalid
+/// rule, negative budget, currency mismatch), cooldown, min/max clamp, account
+/// cap and approval routing, in the same order, so every limit holds whatever
+/// strategy proposed the change.
+pub fn decide_with(
+    rule: &RuleSettings,
+    campaign: &CampaignInputs,
+    account: &AccountContext,
+    proposal: Option<&Proposal>,
+) -> Decision {
     let old = campaign.current_budget_minor;
     if !campaign.is_active {
         let reason = "Campaign is not active; nothing to scale".to_owned();
         return Draft { action: ActionType::Maintain, old, reason, limits: Vec::new() }.hold(None);
     }
-    let (action, reason) = classify(rule, &campaign.metrics);
+    let (action, reason) = match proposal {
+        Some(p) => (p.action, p.reason.clone()),
+        None => classify(rule, &campaign.metrics),
+    };
     let draft = Draft { action, old, reason, limits: Vec::new() };
     if !action.changes_budget() {
         return draft.hold(None);
@@ -417,20 +447,35 @@ pub fn decide(rule: &RuleSettings, campaign: &CampaignInputs, account: &AccountC
         // cannot compound) and needs no approval (waiting would keep losing).
         // The budget is left as it is; only the status becomes PAUSED.
         ActionType::Pause => draft.finish(0, Outcome::Execute),
-        ActionType::ScaleUpAggressive => scale(rule, campaign, account, draft, rule.multiplier_aggressive_up),
-        ActionType::ScaleUp => scale(rule, campaign, account, draft, rule.multiplier_up),
-        ActionType::ScaleDown => scale(rule, campaign, account, draft, rule.multiplier_down),
+        ActionType::ScaleUpAggressive | ActionType::ScaleUp | ActionType::ScaleDown => {
+            let target = match proposal {
+                Some(p) => p.target_budget_minor,
+                None => scale_budget(old, multiplier_of(rule, action)),
+            };
+            scale(rule, campaign, account, draft, target)
+        }
         ActionType::Maintain | ActionType::InsufficientData => draft.hold(None),
     }
 }
 
-/// The budget-change path: cooldown, multiplier, clamp, cap, approval.
+/// The table's multiplier for a budget-changing action (1 for the others).
+fn multiplier_of(rule: &RuleSettings, action: ActionType) -> f64 {
+    match action {
+        ActionType::ScaleUpAggressive => rule.multiplier_aggressive_up,
+        ActionType::ScaleUp => rule.multiplier_up,
+        ActionType::ScaleDown => rule.multiplier_down,
+        _ => 1.0,
+    }
+}
+
+/// The budget-change path: cooldown, clamp, cap, approval; `scaled` is the
+/// budget the table's multiplier (or a strategy) asks for.
 fn scale(
     rule: &RuleSettings,
     campaign: &CampaignInputs,
     account: &AccountContext,
     mut draft: Draft,
-    multiplier: f64,
+    scaled: i64,
 ) -> Decision {
     let old = draft.old;
     let money = |v| format_minor(v, &rule.currency);
@@ -453,7 +498,6 @@ fn scale(
         return draft.hold(Some(&why));
     }
 
-    let scaled = scale_budget(old, multiplier);
     let (min, max) = (rule.min_daily_budget_minor, rule.max_daily_budget_minor);
     // A clamp may shorten a change but never reverse it.
     if increase && old >= max {

@@ -5,4 +5,6 @@ pub mod decision;
 pub mod ids;
 pub mod money;
 pub mod rule;
+pub mod step;
+pub mod strategy;
 pub mod time_profile;

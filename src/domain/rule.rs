@@ -100,6 +100,124 @@ pub struct RuleSettings {
     pub metrics_window: MetricsWindow,
     /// Whether learned hour-of-day schedules are applied.
     pub apply_hourly_schedule: bool,
+    /// How budgets are decided: the threshold table or marginal ROAS.
+    pub strategy: Strategy,
+    /// The marginal-ROAS strategy's settings (kept, unused, under the table).
+    pub marginal: MarginalSettings,
+}
+
+/// How a rule decides budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Strategy {
+    /// The decision table on the window's ROAS and CTR (the seed examples).
+    #[default]
+    Thresholds,
+    /// Lag-completed, pooled posterior of each campaign's ROAS; budgets moved
+    /// toward equal marginal return inside the account cap
+    /// ([`crate::domain::strategy`]).
+    MarginalRoas,
+}
+
+impl Strategy {
+    /// Stable name used in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Thresholds => "thresholds",
+            Self::MarginalRoas => "marginal_roas",
+        }
+    }
+
+    /// Inverse of [`as_str`](Self::as_str); also takes `marginal-roas`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "thresholds" => Some(Self::Thresholds),
+            "marginal_roas" | "marginal-roas" => Some(Self::MarginalRoas),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of the marginal-ROAS strategy. Defaults: see [`Default`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarginalSettings {
+    /// Largest change of one budget move, percent of the budget (20).
+    pub max_step_percent: f64,
+    /// Smallest change worth making, percent of the budget (3).
+    pub min_move_percent: f64,
+    /// Half-life of the recency weighting of past days, days (7).
+    pub half_life_days: f64,
+    /// Two-sided credible level of the interval that sets the no-change band (0.8).
+    pub credible_level: f64,
+    /// Lowest plausible elasticity of revenue to budget (0.55).
+    pub elasticity_low: f64,
+    /// Highest plausible elasticity of revenue to budget (0.85).
+    pub elasticity_high: f64,
+    /// One-sided credible level needed to pause: the upper bound of ROAS at
+    /// the minimum budget must be below `roas_pause` at this level (0.99).
+    pub pause_evidence: f64,
+}
+
+impl Default for MarginalSettings {
+    fn default() -> Self {
+        Self {
+            max_step_percent: 20.0,
+            min_move_percent: 3.0,
+            half_life_days: 7.0,
+            credible_level: 0.8,
+            elasticity_low: 0.55,
+            elasticity_high: 0.85,
+            pause_evidence: 0.99,
+        }
+    }
+}
+
+impl MarginalSettings {
+    /// The middle elasticity, used for targets.
+    pub fn elasticity_mid(&self) -> f64 {
+        (self.elasticity_low + self.elasticity_high) / 2.0
+    }
+
+    /// Checks every invariant; the error names the rule field (`marginal_*`).
+    pub fn validate(&self) -> Result<()> {
+        for (field, value) in [
+            ("marginal_max_step_percent", self.max_step_percent),
+            ("marginal_min_move_percent", self.min_move_percent),
+            ("marginal_half_life_days", self.half_life_days),
+            ("marginal_credible_level", self.credible_level),
+            ("marginal_elasticity_low", self.elasticity_low),
+            ("marginal_elasticity_high", self.elasticity_high),
+            ("marginal_pause_evidence", self.pause_evidence),
+        ] {
+            if !value.is_finite() {
+                return Err(Error::invalid(field, "must be a finite number"));
+            }
+        }
+        if !(self.max_step_percent > 0.0 && self.max_step_percent <= 100.0) {
+            return Err(Error::invalid("marginal_max_step_percent", "must be above 0 and at most 100"));
+        }
+        if !(self.min_move_percent >= 0.0 && self.min_move_percent < self.max_step_percent) {
+            return Err(Error::invalid("marginal_min_move_percent", "must be at least 0 and below the max step"));
+        }
+        if !(0.5..=90.0).contains(&self.half_life_days) {
+            return Err(Error::invalid("marginal_half_life_days", "must be between 0.5 and 90 days"));
+        }
+        if !(0.5..=0.999).contains(&self.credible_level) {
+            return Err(Error::invalid("marginal_credible_level", "must be between 0.5 and 0.999"));
+        }
+        if !(self.elasticity_low > 0.0 && self.elasticity_low < 1.0) {
+            return Err(Error::invalid("marginal_elasticity_low", "must be above 0 and below 1"));
+        }
+        if !(self.elasticity_high >= self.elasticity_low && self.elasticity_high < 1.0) {
+            return Err(Error::invalid(
+                "marginal_elasticity_high",
+                "must be at least marginal_elasticity_low and below 1",
+            ));
+        }
+        if !(0.5..=0.9999).contains(&self.pause_evidence) {
+            return Err(Error::invalid("marginal_pause_evidence", "must be between 0.5 and 0.9999"));
+        }
+        Ok(())
+    }
 }
 
 /// Default cooldown: Meta advises at most 2-3 budget changes a day.
@@ -130,6 +248,8 @@ impl RuleSettings {
             cooldown: TimeDelta::hours(DEFAULT_COOLDOWN_HOURS),
             metrics_window: MetricsWindow::Last24Hours,
             apply_hourly_schedule: false,
+            strategy: Strategy::Thresholds,
+            marginal: MarginalSettings::default(),
         }
     }
 
@@ -220,7 +340,7 @@ impl RuleSettings {
         if self.cooldown < TimeDelta::zero() || cooldown > MAX_COOLDOWN_SECONDS {
             return Err(Error::invalid("cooldown", "must be between 0 and 30 days"));
         }
-        Ok(())
+        self.marginal.validate()
     }
 }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
-use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule};
+use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule, Strategy};
 use crate::error::{Error, Result};
 use crate::pb;
 
@@ -57,6 +57,23 @@ fn metrics_window_from_pb(raw: i32) -> Result<Option<MetricsWindow>> {
     })
 }
 
+fn strategy_from_pb(raw: i32) -> Result<Option<Strategy>> {
+    use pb::Strategy as S;
+    Ok(match S::try_from(raw).map_err(|_| Error::invalid("strategy", "unknown value"))? {
+        S::Unspecified => None,
+        S::Thresholds => Some(Strategy::Thresholds),
+        S::MarginalRoas => Some(Strategy::MarginalRoas),
+    })
+}
+
+/// The protobuf value of a strategy.
+pub fn strategy_to_pb(s: Strategy) -> pb::Strategy {
+    match s {
+        Strategy::Thresholds => pb::Strategy::Thresholds,
+        Strategy::MarginalRoas => pb::Strategy::MarginalRoas,
+    }
+}
+
 /// The protobuf value of a metrics window.
 pub fn metrics_window_to_pb(w: MetricsWindow) -> pb::MetricsWindow {
     use pb::MetricsWindow as W;
@@ -93,7 +110,7 @@ pub fn default_settings(currency: &str) -> RuleSettings {
 }
 
 /// Every settable field of `ScalingRule`, as named in an `update_mask`.
-pub const RULE_SETTINGS_PATHS: [&str; 20] = [
+pub const RULE_SETTINGS_PATHS: [&str; 28] = [
     "name",
     "enabled",
     "roas_scale_up_aggressive",
@@ -114,6 +131,14 @@ pub const RULE_SETTINGS_PATHS: [&str; 20] = [
     "cooldown",
     "metrics_window",
     "apply_hourly_schedule",
+    "strategy",
+    "marginal_max_step_percent",
+    "marginal_min_move_percent",
+    "marginal_half_life_days",
+    "marginal_credible_level",
+    "marginal_elasticity_low",
+    "marginal_elasticity_high",
+    "marginal_pause_evidence",
 ];
 
 /// Fields of `ScalingRule` that can never change through `UpdateRule`.
@@ -163,6 +188,31 @@ pub fn apply_rule_path(
             settings.metrics_window = metrics_window_from_pb(rule.metrics_window)?.unwrap_or(defaults.metrics_window)
         }
         "apply_hourly_schedule" => copy!(apply_hourly_schedule),
+        "strategy" => settings.strategy = strategy_from_pb(rule.strategy)?.unwrap_or(defaults.strategy),
+        "marginal_max_step_percent" => {
+            settings.marginal.max_step_percent =
+                rule.marginal_max_step_percent.unwrap_or(defaults.marginal.max_step_percent)
+        }
+        "marginal_min_move_percent" => {
+            settings.marginal.min_move_percent =
+                rule.marginal_min_move_percent.unwrap_or(defaults.marginal.min_move_percent)
+        }
+        "marginal_half_life_days" => {
+            settings.marginal.half_life_days = rule.marginal_half_life_days.unwrap_or(defaults.marginal.half_life_days)
+        }
+        "marginal_credible_level" => {
+            settings.marginal.credible_level = rule.marginal_credible_level.unwrap_or(defaults.marginal.credible_level)
+        }
+        "marginal_elasticity_low" => {
+            settings.marginal.elasticity_low = rule.marginal_elasticity_low.unwrap_or(defaults.marginal.elasticity_low)
+        }
+        "marginal_elasticity_high" => {
+            settings.marginal.elasticity_high =
+                rule.marginal_elasticity_high.unwrap_or(defaults.marginal.elasticity_high)
+        }
+        "marginal_pause_evidence" => {
+            settings.marginal.pause_evidence = rule.marginal_pause_evidence.unwrap_or(defaults.marginal.pause_evidence)
+        }
         p if RULE_IMMUTABLE_PATHS.contains(&p) => {
             return Err(Error::invalid("update_mask", format!("{p} cannot be changed")));
         }
@@ -209,6 +259,14 @@ pub fn rule_to_pb(rule: &ScalingRule) -> pb::ScalingRule {
         cooldown: Some(prost_types::Duration { seconds: s.cooldown.num_seconds(), nanos: 0 }),
         metrics_window: metrics_window_to_pb(s.metrics_window) as i32,
         apply_hourly_schedule: Some(s.apply_hourly_schedule),
+        strategy: strategy_to_pb(s.strategy) as i32,
+        marginal_max_step_percent: Some(s.marginal.max_step_percent),
+        marginal_min_move_percent: Some(s.marginal.min_move_percent),
+        marginal_half_life_days: Some(s.marginal.half_life_days),
+        marginal_credible_level: Some(s.marginal.credible_level),
+        marginal_elasticity_low: Some(s.marginal.elasticity_low),
+        marginal_elasticity_high: Some(s.marginal.elasticity_high),
+        marginal_pause_evidence: Some(s.marginal.pause_evidence),
         create_time: Some(timestamp(rule.created_at)),
         update_time: Some(timestamp(rule.updated_at)),
         created_by: rule.created_by.clone(),

@@ -6,7 +6,7 @@ use sea_orm::{
 
 use super::entity::scaling_rule::{self, Entity as Rules};
 use crate::domain::ids::{AccountId, CampaignId};
-use crate::domain::rule::{MetricsWindow, NewRule, RuleSettings, ScalingRule};
+use crate::domain::rule::{MarginalSettings, MetricsWindow, NewRule, RuleSettings, ScalingRule, Strategy};
 use crate::error::{Error, Result};
 
 fn to_domain(m: scaling_rule::Model) -> Result<ScalingRule> {
@@ -39,6 +39,16 @@ fn to_domain(m: scaling_rule::Model) -> Result<ScalingRule> {
             cooldown: TimeDelta::seconds(m.cooldown_seconds),
             metrics_window: MetricsWindow::parse(&m.metrics_window).ok_or_else(|| corrupt("metrics_window"))?,
             apply_hourly_schedule: m.apply_hourly_schedule,
+            strategy: Strategy::parse(&m.strategy).ok_or_else(|| corrupt("strategy"))?,
+            marginal: MarginalSettings {
+                max_step_percent: m.marginal_max_step_percent,
+                min_move_percent: m.marginal_min_move_percent,
+                half_life_days: m.marginal_half_life_days,
+                credible_level: m.marginal_credible_level,
+                elasticity_low: m.marginal_elasticity_low,
+                elasticity_high: m.marginal_elasticity_high,
+                pause_evidence: m.marginal_pause_evidence,
+            },
         },
         created_by: m.created_by,
         updated_by: m.updated_by,
@@ -68,6 +78,14 @@ fn set_settings(active: &mut scaling_rule::ActiveModel, s: &RuleSettings) {
     active.cooldown_seconds = Set(s.cooldown.num_seconds());
     active.metrics_window = Set(s.metrics_window.as_str().to_owned());
     active.apply_hourly_schedule = Set(s.apply_hourly_schedule);
+    active.strategy = Set(s.strategy.as_str().to_owned());
+    active.marginal_max_step_percent = Set(s.marginal.max_step_percent);
+    active.marginal_min_move_percent = Set(s.marginal.min_move_percent);
+    active.marginal_half_life_days = Set(s.marginal.half_life_days);
+    active.marginal_credible_level = Set(s.marginal.credible_level);
+    active.marginal_elasticity_low = Set(s.marginal.elasticity_low);
+    active.marginal_elasticity_high = Set(s.marginal.elasticity_high);
+    active.marginal_pause_evidence = Set(s.marginal.pause_evidence);
 }
 
 fn scope_label(account: &AccountId, campaign: Option<&CampaignId>) -> String {

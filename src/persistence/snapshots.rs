@@ -57,3 +57,59 @@ pub async fn insert_many(db: &impl ConnectionTrait, snapshots: &[NewSnapshot]) -
     }
     Ok(())
 }
+
+/// The last stored reading of one campaign's cumulative figures for one day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayReading {
+    /// Campaign.
+    pub campaign_id: String,
+    /// The account-local day, `YYYY-MM-DD`.
+    pub day: String,
+    /// When it was read.
+    pub taken_at: DateTime<Utc>,
+    /// Spend so far that day, minor units.
+    pub spend_minor: i64,
+    /// Revenue reported by then, minor units.
+    pub revenue_minor: i64,
+    /// Purchases reported by then.
+    pub conversions: i64,
+    /// Impressions so far.
+    pub impressions: i64,
+    /// The daily budget when read, minor units.
+    pub daily_budget_minor: i64,
+}
+
+/// For each campaign of `account` and each day read since `since`, the last
+/// cumulative `today` reading of that day: one grouped query for the newest
+/// row ids, then the rows themselves.
+pub async fn last_day_readings(
+    db: &impl ConnectionTrait,
+    account: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DayReading>> {
+    use performance_snapshot::Column;
+    use sea_orm::sea_query::{Expr, Func, Query};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let newest = Query::select()
+        .expr(Func::max(Expr::col(Column::Id)))
+        .from(performance_snapshot::Entity)
+        .and_where(Column::AccountId.eq(account))
+        .and_where(Column::TakenAt.gte(since))
+        .and_where(Column::MetricsWindow.eq("today"))
+        .group_by_columns([Column::CampaignId, Column::WindowStart])
+        .to_owned();
+    let rows = performance_snapshot::Entity::find().filter(Column::Id.in_subquery(newest)).all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| DayReading {
+            campaign_id: m.campaign_id,
+            day: m.window_start,
+            taken_at: m.taken_at,
+            spend_minor: m.spend_minor,
+            revenue_minor: m.revenue_minor,
+            conversions: m.conversions,
+            impressions: m.impressions,
+            daily_budget_minor: m.daily_budget_minor,
+        })
+        .collect())
+}

@@ -3,14 +3,16 @@
 //! decision (and a snapshot) in batches, then execute what needs no approval.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::{AppState, executor};
+use super::{AppState, executor, marginal};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction};
-use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Metrics, Outcome};
+use crate::domain::decision::{Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
+use crate::domain::step::decide_proposed_step;
+pub use crate::domain::step::{StepInputs, decide_step};
 use crate::error::{Error, PlatformFailure, Result};
 use crate::metrics::PlatformLabels;
 use crate::persistence::snapshots::NewSnapshot;
@@ -158,7 +160,10 @@ pub async fn evaluate_account(
     // learns from, and the spend that floors a scale-down.
     let today = now.with_timezone(&tz).date_naive();
     let mut insights: HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)> = HashMap::new();
-    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]);
+    // The marginal-ROAS strategy also reads yesterday as reported now.
+    let marginal_rules: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
+    let extra = marginal::wants_last_24_hours(&marginal_rules).then_some(marginal::YESTERDAY_WINDOW);
+    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]).chain(extra);
     for window in windows {
         if insights.contains_key(&window) {
             continue;
@@ -179,9 +184,12 @@ pub async fn evaluate_account(
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
     let (today_days, today_rows) = &insights[&MetricsWindow::Today];
-    let mut decided = Vec::with_capacity(planned.len());
+    let last_24_hours = insights.get(&marginal::YESTERDAY_WINDOW).map(|(_, rows)| rows);
+    let strategy = marginal::plan(state, &planned, tz, now, today_rows, last_24_hours).await?;
+    let mut decided: Vec<Option<NewAction>> = vec![None; planned.len()];
     let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);
-    for (campaign, r) in planned {
+    for &index in &strategy.order {
+        let (campaign, r) = planned[index];
         let (days, rows) = &insights[&r.settings.metrics_window];
         let perf = rows.get(&campaign.campaign_id);
         let old_budget = campaign.daily_budget_minor();
@@ -194,7 +202,8 @@ pub async fn evaluate_account(
             spent_today_minor: today_perf.map_or(0, |p| p.spend_minor),
             open_action: open.get(campaign.campaign_id.as_str()).copied(),
         };
-        let decision = decide_step(&r.settings, &step, &info.currency, now, &mut active_total);
+        let proposal = strategy.proposals.get(&campaign.campaign_id);
+        let decision = decide_proposed_step(&r.settings, &step, proposal, &info.currency, now, &mut active_total);
         let action_metrics = action_metrics(r.settings.metrics_window, days, perf);
         let snapshot = |metrics: ActionMetrics| NewSnapshot {
             account_id: account.to_string(),
@@ -210,7 +219,7 @@ pub async fn evaluate_account(
         if r.settings.metrics_window != MetricsWindow::Today {
             snapshot_rows.push(snapshot(self::action_metrics(MetricsWindow::Today, today_days, today_perf)));
         }
-        decided.push(NewAction {
+        decided[index] = Some(NewAction {
             account_id: account.to_string(),
             campaign_id: campaign.campaign_id.to_string(),
             campaign_name: campaign.name.clone(),
@@ -232,6 +241,7 @@ pub async fn evaluate_account(
         });
     }
 
+    let decided: Vec<NewAction> = decided.into_iter().flatten().collect();
     if options.dry_run {
         outcome.evaluations.extend(decided.into_iter().map(Evaluation::DryRun));
         return Ok(outcome);
@@ -275,69 +285,6 @@ pub(crate) fn platform_error(state: &AppState, account: &AccountId, e: PlatformE
         .get_or_create(&PlatformLabels { account: account.to_string(), kind: kind.to_owned() })
         .inc();
     e.into()
-}
-
-/// Everything the per-campaign decision step needs besides the rule: what the
-/// engine reads from the platform and the database about one campaign at one
-/// moment (or what a replay or a simulation knows at that moment).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepInputs {
-    /// Performance over the rule's metrics window.
-    pub metrics: Metrics,
-    /// The campaign's daily budget; `None` when it has none (lifetime budget).
-    pub daily_budget_minor: Option<i64>,
-    /// Whether the campaign is delivering.
-    pub is_active: bool,
-    /// When its last budget change was executed (the cooldown's input).
-    pub last_budget_change_at: Option<DateTime<Utc>>,
-    /// What it spent so far today (account time zone): the floor of a scale-down.
-    pub spent_today_minor: i64,
-    /// An open action (id, status) of the campaign, which holds any change.
-    pub open_action: Option<(i64, ActionStatus)>,
-}
-
-/// The per-campaign decision step of the engine, shared with the replay and
-/// the simulation so that there is one implementation: the pure decision
-/// ([`decision::decide`]), Meta's spend-so-far floor, the holds for campaigns
-/// without a daily budget or with an open action, and the reservation of the
-/// change in the account's running total of active budgets (`active_total`),
-/// so that later campaigns of the same pass see it (pending approvals reserve
-/// too). Pure: no I/O.
-pub fn decide_step(
-    rule: &RuleSettings,
-    step: &StepInputs,
-    currency: &str,
-    now: DateTime<Utc>,
-    active_total: &mut Option<i64>,
-) -> Decision {
-    let inputs = CampaignInputs {
-        metrics: step.metrics.clone(),
-        current_budget_minor: step.daily_budget_minor.unwrap_or(0),
-        is_active: step.is_active,
-        last_budget_change_at: step.last_budget_change_at,
-    };
-    let context = AccountContext { currency: currency.to_owned(), active_budget_total_minor: *active_total, now };
-    let mut decision = decision::decide(rule, &inputs, &context);
-    // Meta refuses a budget below what was spent today.
-    decision = decision::floor_at_spend_so_far(decision, step.spent_today_minor, currency);
-    if step.daily_budget_minor.is_none() && decision.outcome != Outcome::Hold {
-        hold(&mut decision, "the campaign has no daily budget (lifetime budget); it is not scaled");
-    }
-    if let Some((open_id, open_status)) = step.open_action
-        && decision.outcome != Outcome::Hold
-    {
-        hold(&mut decision, &format!("action #{open_id} for this campaign is still {}", open_status.as_str()));
-    }
-    if decision.outcome != Outcome::Hold && step.is_active {
-        *active_total = active_total.and_then(|t| t.checked_add(decision.change_minor()));
-    }
-    decision
-}
-
-fn hold(decision: &mut Decision, why: &str) {
-    decision.outcome = Outcome::Hold;
-    decision.new_budget_minor = decision.old_budget_minor;
-    decision.reason = format!("{}; held: {why}", decision.reason);
 }
 
 fn non_empty(raw: &str, fallback: NaiveDate) -> String {
@@ -433,7 +380,8 @@ async fn rules_for(state: &AppState, info: &AccountInfo, dry_run: bool) -> Resul
     if !existing.is_empty() {
         return Ok(existing);
     }
-    let settings = RuleSettings::defaults("Default Auto-Scaling", info.currency.clone(), info.currency_offset);
+    let mut settings = RuleSettings::defaults("Default Auto-Scaling", info.currency.clone(), info.currency_offset);
+    settings.strategy = state.engine.default_strategy;
     let new_rule =
         NewRule { account_id: info.account_id.clone(), campaign_id: None, settings, created_by: "autoscaler".into() };
     if dry_run {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod executor;
 pub mod history;
 pub mod liveness;
+mod marginal;
 pub mod replay;
 pub mod rules;
 pub mod scheduler;

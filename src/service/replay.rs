@@ -9,15 +9,18 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 
 use super::AppState;
-use super::engine::{self, StepInputs};
+use super::engine::StepInputs;
+use super::marginal::{self, Figures, Member};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType};
-use crate::domain::decision::{Decision, LimitKind, Metrics, Outcome};
+use crate::domain::decision::{Decision, LimitKind, Metrics, Outcome, Proposal};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
-use crate::domain::rule::{self, MetricsWindow, RuleSettings, ScalingRule};
+use crate::domain::rule::{self, MetricsWindow, RuleSettings, ScalingRule, Strategy};
+use crate::domain::step::decide_proposed_step;
 use crate::error::{Error, Result};
 use crate::persistence::replay::{self as store, StoredReading};
 use crate::persistence::rules;
+use crate::persistence::snapshots::DayReading;
 
 /// What every replay says about itself.
 pub const NOTICE: &str = "A replay shows the decisions the rules would have made on the recorded figures. \
@@ -200,6 +203,8 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
     for r in readings.iter().filter(|r| r.metrics.window == MetricsWindow::Today.as_str()) {
         today.entry((r.campaign_id.as_str(), r.metrics.window_start.as_str())).or_default().push(r);
     }
+    let any_marginal = rules.iter().any(|r| r.settings.enabled && r.settings.strategy == Strategy::MarginalRoas);
+    let offset = if any_marginal { day_offset(&today) } else { TimeDelta::zero() };
     // Decision moments: every distinct reading time in the period, in order;
     // within one, campaigns in the order the engine decided them (row id).
     let mut steps: BTreeMap<DateTime<Utc>, Vec<&StoredReading>> = BTreeMap::new();
@@ -239,7 +244,14 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
                 })
                 .sum(),
         );
-        for campaign in order {
+        // The marginal-ROAS strategy plans the account at this moment, as the engine does.
+        let (proposals, plan_order) = if any_marginal {
+            marginal_plan(&order, &by_campaign, &rules, &tracked, &today, offset, now)
+        } else {
+            (HashMap::new(), (0..order.len()).collect())
+        };
+        for index in plan_order {
+            let campaign = order[index];
             let readings_now = &by_campaign[campaign];
             let Some(campaign_id) = CampaignId::parse(campaign, "campaign_id").ok() else { continue };
             let Some(rule) = rule::applicable_rule(&rules, &campaign_id) else {
@@ -272,7 +284,8 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
                 spent_today_minor: today_row.metrics.spend_minor,
                 open_action: None,
             };
-            let decision = engine::decide_step(&rule.settings, &step, &currency, now, &mut active_total);
+            let decision =
+                decide_proposed_step(&rule.settings, &step, proposals.get(&index), &currency, now, &mut active_total);
             let live = recorded
                 .get(campaign)
                 .and_then(|list| list.iter().find(|a| a.created_at >= now && a.created_at < now + MATCH_WINDOW));
@@ -520,4 +533,99 @@ fn finish_notes(
          are not known."
             .into(),
     );
+}
+
+/// The account's offset from UTC as the readings show it: the first reading
+/// of a local day is taken in its first hour when the hourly cycle ran then,
+/// so the earliest (reading hour - date) over the days is local midnight.
+fn day_offset(today: &TodayIndex<'_>) -> TimeDelta {
+    today
+        .iter()
+        .filter_map(|((_, day), list)| {
+            let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+            let first = list.iter().map(|r| r.taken_at).min()?;
+            let midnight = date.and_hms_opt(0, 0, 0)?.and_utc();
+            Some(TimeDelta::hours((first - midnight).num_hours()))
+        })
+        .filter(|o| o.num_hours().abs() <= 14)
+        .min()
+        .unwrap_or_else(TimeDelta::zero)
+}
+
+/// The marginal-ROAS plan of one decision moment: each campaign under such a
+/// rule with the replay's own budget and pause state, its earlier days from
+/// the stored readings up to this moment, today and yesterday as read now.
+fn marginal_plan(
+    order: &[&str],
+    by_campaign: &HashMap<&str, Vec<&StoredReading>>,
+    rules: &[ScalingRule],
+    tracked: &HashMap<String, Tracked>,
+    today: &TodayIndex<'_>,
+    offset: TimeDelta,
+    now: DateTime<Utc>,
+) -> (HashMap<usize, Proposal>, Vec<usize>) {
+    let mut groups: Vec<(&RuleSettings, Vec<Member>)> = Vec::new();
+    let mut group_of: HashMap<i64, usize> = HashMap::new();
+    let mut local_today = None;
+    for (index, campaign) in order.iter().enumerate() {
+        let Some(id) = CampaignId::parse(campaign, "campaign_id").ok() else { continue };
+        let Some(rule) = rule::applicable_rule(rules, &id) else { continue };
+        if rule.settings.strategy != Strategy::MarginalRoas {
+            continue;
+        }
+        let rows = &by_campaign[campaign];
+        let Some(today_row) = rows.iter().find(|r| r.metrics.window == MetricsWindow::Today.as_str()) else {
+            continue;
+        };
+        let Ok(day) = NaiveDate::parse_from_str(&today_row.metrics.window_start, "%Y-%m-%d") else { continue };
+        local_today = Some(day);
+        let figures = |m: &crate::domain::action::ActionMetrics| Figures {
+            spend_minor: m.spend_minor,
+            revenue_minor: m.revenue_minor,
+            conversions: m.conversions,
+            impressions: m.impressions,
+        };
+        let now_today = Some(figures(&today_row.metrics));
+        let window = rows.iter().find(|r| r.metrics.window == MetricsWindow::Last24Hours.as_str());
+        let mut stored = HashMap::new();
+        for back in 1..=28 {
+            let Some(d) = day.checked_sub_days(Days::new(back)) else { continue };
+            let key = d.to_string();
+            let last = today
+                .get(&(*campaign, key.as_str()))
+                .and_then(|list| list.iter().filter(|r| r.taken_at < now).max_by_key(|r| (r.taken_at, r.id)));
+            if let Some(r) = last {
+                let f = figures(&r.metrics);
+                stored.insert(
+                    key.clone(),
+                    DayReading {
+                        campaign_id: (*campaign).to_owned(),
+                        day: d.to_string(),
+                        taken_at: r.taken_at,
+                        spend_minor: f.spend_minor,
+                        revenue_minor: f.revenue_minor,
+                        conversions: f.conversions,
+                        impressions: f.impressions,
+                        daily_budget_minor: r.daily_budget_minor,
+                    },
+                );
+            }
+        }
+        let t = tracked.get(*campaign);
+        let g = *group_of.entry(rule.id).or_insert_with(|| {
+            groups.push((&rule.settings, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(Member {
+            index,
+            budget: t.and_then(|t| t.budget).unwrap_or(today_row.daily_budget_minor),
+            active: today_row.status == "ACTIVE" && !t.is_some_and(|t| t.paused),
+            stored,
+            today: now_today,
+            yesterday: marginal::minus(window.map(|w| figures(&w.metrics)), now_today),
+        });
+    }
+    let Some(local_today) = local_today else { return (HashMap::new(), (0..order.len()).collect()) };
+    let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() + offset);
+    marginal::plan_members(&groups, order.len(), &start, local_today, now)
 }

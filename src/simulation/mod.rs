@@ -25,7 +25,7 @@ pub use params::{MarketParams, ParamsError};
 pub use report::{PolicySummary, SimulationReport, Stat};
 pub use sim::{CURRENCY, LEARN_AFTER_DAYS, PolicyRun, WARMUP_DAYS};
 
-use crate::domain::rule::RuleSettings;
+use crate::domain::rule::{RuleSettings, Strategy};
 
 /// The policies compared, in report order. The names on the command line
 /// (`--policies`) are the kebab-case variant names.
@@ -37,6 +37,8 @@ pub enum Policy {
     Rules,
     /// The rule, plus a learned hour-of-day schedule for each campaign.
     RulesWithSchedule,
+    /// The same rule under the marginal-ROAS strategy.
+    MarginalRoas,
     /// Knows the true curves; sets one flat-paced daily budget per
     /// campaign-day, spending the same total where it earns most.
     FlatOracle,
@@ -47,7 +49,14 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy, in report order.
-    pub const ALL: [Policy; 5] = [Self::Static, Self::Rules, Self::RulesWithSchedule, Self::FlatOracle, Self::Oracle];
+    pub const ALL: [Policy; 6] = [
+        Self::Static,
+        Self::Rules,
+        Self::RulesWithSchedule,
+        Self::MarginalRoas,
+        Self::FlatOracle,
+        Self::Oracle,
+    ];
 
     /// The oracles (always run: the share columns are measured against them).
     pub fn is_oracle(self) -> bool {
@@ -60,6 +69,7 @@ impl Policy {
             Self::Static => "static",
             Self::Rules => "rules",
             Self::RulesWithSchedule => "rules_with_schedule",
+            Self::MarginalRoas => "marginal_roas",
             Self::FlatOracle => "flat_oracle",
             Self::Oracle => "oracle",
         }
@@ -71,6 +81,7 @@ impl Policy {
             Self::Static => "static budgets",
             Self::Rules => "rules (defaults)",
             Self::RulesWithSchedule => "rules + schedules",
+            Self::MarginalRoas => "marginal ROAS",
             Self::FlatOracle => "flat oracle",
             Self::Oracle => "oracle",
         }
@@ -152,7 +163,7 @@ impl SeedRun {
 }
 
 /// How `policy` sets budgets (the oracles' plans are made in [`run_seed`]).
-fn driver(config: &SimulationConfig, policy: Policy) -> sim::Driver<'_> {
+fn driver<'a>(config: &'a SimulationConfig, marginal: &'a RuleSettings, policy: Policy) -> sim::Driver<'a> {
     let rules = |schedule| sim::Driver::Rules {
         rule: &config.rule,
         schedule,
@@ -161,6 +172,9 @@ fn driver(config: &SimulationConfig, policy: Policy) -> sim::Driver<'_> {
     match policy {
         Policy::Rules => rules(false),
         Policy::RulesWithSchedule => rules(true),
+        Policy::MarginalRoas => {
+            sim::Driver::Marginal { rule: marginal, approval_delay_hours: config.approval_delay_hours }
+        }
         Policy::Static | Policy::FlatOracle | Policy::Oracle => sim::Driver::Static,
     }
 }
@@ -178,12 +192,14 @@ pub fn run_seed(config: &SimulationConfig, seed: u64) -> SeedRun {
     };
     let cap = config.rule.max_daily_spend_limit_minor;
     let market = Market::generate(&market_config, cap);
+    let marginal_rule = RuleSettings { strategy: Strategy::MarginalRoas, ..config.rule.clone() };
     let policies: Vec<Policy> = config.running().into_iter().filter(|p| !p.is_oracle()).collect();
     let join = |h: std::thread::Result<PolicyRun>| h.unwrap_or_else(|e| std::panic::resume_unwind(e));
     let mut runs: Vec<(Policy, PolicyRun)> = std::thread::scope(|s| {
         let market = &market;
+        let marginal = &marginal_rule;
         let handles: Vec<_> =
-            policies.iter().map(|&p| (p, s.spawn(move || sim::run(market, driver(config, p), cap)))).collect();
+            policies.iter().map(|&p| (p, s.spawn(move || sim::run(market, driver(config, marginal, p), cap)))).collect();
         handles.into_iter().map(|(p, h)| (p, join(h.join()))).collect()
     });
     let total = runs.iter().map(|(_, r)| r.spend_minor).max().unwrap_or(0) as f64;
@@ -283,6 +299,18 @@ pub struct SimulateArgs {
     /// Hours until a change that needs approval is approved.
     #[arg(long, default_value_t = 4)]
     pub approval_delay_hours: usize,
+    /// The marginal-ROAS policy's elasticity band, low end (the rule's default unless set).
+    #[arg(long)]
+    pub elasticity_low: Option<f64>,
+    /// The marginal-ROAS policy's elasticity band, high end.
+    #[arg(long)]
+    pub elasticity_high: Option<f64>,
+    /// The marginal-ROAS policy's credible level.
+    #[arg(long)]
+    pub credible_level: Option<f64>,
+    /// The marginal-ROAS policy's largest step, percent.
+    #[arg(long)]
+    pub max_step_percent: Option<f64>,
     /// Write an SVG chart of cumulative profit per policy to this file.
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
@@ -301,7 +329,15 @@ pub fn run_command(args: SimulateArgs, json: bool) -> anyhow::Result<()> {
     if args.days > 3_660 || args.campaigns > 1_000_000 || args.seeds > 1_000 {
         anyhow::bail!("at most 3660 days, 1000000 campaigns and 1000 seeds");
     }
+    let mut rule = SimulationConfig::default().rule;
+    let m = &mut rule.marginal;
+    m.elasticity_low = args.elasticity_low.unwrap_or(m.elasticity_low);
+    m.elasticity_high = args.elasticity_high.unwrap_or(m.elasticity_high);
+    m.credible_level = args.credible_level.unwrap_or(m.credible_level);
+    m.max_step_percent = args.max_step_percent.unwrap_or(m.max_step_percent);
+    rule.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     let config = SimulationConfig {
+        rule,
         campaigns: args.campaigns,
         days: args.days,
         seeds: args.seeds.max(1),
@@ -318,7 +354,6 @@ pub fn run_command(args: SimulateArgs, json: bool) -> anyhow::Result<()> {
         },
         approval_delay_hours: args.approval_delay_hours,
         policies: args.policies.clone(),
-        ..SimulationConfig::default()
     };
     let started = std::time::Instant::now();
     let report = run(&config);

@@ -14,10 +14,11 @@ use super::learning::Learning;
 use super::market::Market;
 use super::rng::{Stream, normal_quantile, poisson, uniform};
 use crate::domain::action::{ActionStatus, ActionType};
-use crate::domain::decision::{Metrics, Outcome, check_account_cap};
+use crate::domain::decision::{Decision, Metrics, Outcome, check_account_cap};
 use crate::domain::rule::{MetricsWindow, RuleSettings};
+use crate::domain::step::{StepInputs, decide_proposed_step, decide_step};
+use crate::domain::strategy::{CampaignHistory, DayExposure, LagCurve, PlanInput, estimate_account, plan_account};
 use crate::domain::time_profile::{self, CellSums, HOURS, Metric, ScheduleBounds, WEEKDAYS};
-use crate::service::engine::{StepInputs, decide_step};
 
 /// The simulated accounts' currency.
 pub const CURRENCY: &str = "USD";
@@ -37,6 +38,9 @@ pub(crate) enum Driver<'a> {
     Rules { rule: &'a RuleSettings, schedule: bool, approval_delay_hours: usize },
     /// Spend per campaign-hour is given (the oracle's plan, campaign-major).
     Plan(&'a [f64]),
+    /// The marginal-ROAS strategy plans each account every hour
+    /// ([`crate::domain::strategy`]) and the same step applies its proposals.
+    Marginal { rule: &'a RuleSettings, approval_delay_hours: usize },
 }
 
 /// What one policy did and earned on one market. Money in minor units.
@@ -102,6 +106,9 @@ struct State {
     revenue_seen: Vec<i64>,
     conversions_seen: Vec<i64>,
     expected_revenue: Vec<f64>,
+    // Per day, the sum of the hourly budgets while active and their count.
+    budget_sum: Vec<i64>,
+    budget_hours: Vec<i64>,
     // Per hour, as the service's hourly table has it (increments of the
     // cumulative "today" readings): spend, and revenue reported during the
     // hour for the same local day.
@@ -149,6 +156,8 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
             revenue_seen: vec![0; days],
             conversions_seen: vec![0; days],
             expected_revenue: vec![0.0; days],
+            budget_sum: vec![0; days],
+            budget_hours: vec![0; days],
             hour_spend: vec![0; hours],
             hour_revenue: vec![0; hours],
             cells: vec![CellSums::default(); HOURS * WEEKDAYS],
@@ -229,6 +238,28 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
                 }
             }
         }
+        if let Driver::Marginal { rule, approval_delay_hours } = driver
+            && day >= WARMUP_DAYS
+        {
+            let lag = LagCurve::prior();
+            for range in &accounts {
+                settle_approvals(&mut states[range.clone()], rule, t, now, &mut out);
+                decide_marginal(
+                    &mut states[range.clone()],
+                    rule,
+                    &lag,
+                    t,
+                    approval_delay_hours,
+                    &mut next_action_id,
+                    &mut out,
+                );
+            }
+            for range in &accounts {
+                if active_total(&states[range.clone()]) > cap_minor {
+                    out.cap_breaches += 1;
+                }
+            }
+        }
 
         if let Driver::Plan(plan) = driver
             && hour == 0
@@ -272,6 +303,8 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
                 }
             }
             let spend = spend as i64;
+            st.budget_sum[day] += st.budget;
+            st.budget_hours[day] += 1;
             st.spend[day] += spend;
             st.impressions[day] += impressions;
             st.clicks[day] += clicks.min(impressions);
@@ -401,6 +434,116 @@ fn relearn(states: &mut [State], day: usize, pacing: &[f64; 24]) {
         let total: f64 = (0..HOURS).map(|h| pacing[h] * m[h]).sum();
         if total > 0.0 {
             st.weights = std::array::from_fn(|h| pacing[h] * m[h] / total);
+        }
+    }
+}
+
+/// Days of history the marginal strategy reads (four half-lives).
+const HISTORY_DAYS: usize = 28;
+
+/// One account's hour under the marginal-ROAS strategy: estimate every active
+/// campaign from what the platform shows now, plan the account, and apply the
+/// proposals through the live engine's step in the plan's order.
+fn decide_marginal(
+    states: &mut [State],
+    rule: &RuleSettings,
+    lag: &LagCurve,
+    t: usize,
+    approval_delay_hours: usize,
+    next_action_id: &mut i64,
+    out: &mut PolicyRun,
+) {
+    let day = t / 24;
+    let first = (day + 1).saturating_sub(HISTORY_DAYS);
+    let histories: Vec<CampaignHistory> = states
+        .iter()
+        .map(|st| {
+            if !st.active {
+                return CampaignHistory::default();
+            }
+            let days = (first..=day)
+                .map(|d| {
+                    let end = ((d + 1) * 24).min(t);
+                    let hours = &st.hour_spend[d * 24..end.max(d * 24)];
+                    DayExposure {
+                        spend_minor: st.spend[d],
+                        revenue_minor: st.revenue_seen[d],
+                        conversions: st.conversions_seen[d],
+                        reported_share: lag.share_of_hours(hours, (t - end.max(d * 24)) as f64),
+                        age_days: (t as f64 - (d * 24) as f64 - hours.len() as f64 / 2.0) / 24.0,
+                        budget_minor: if st.budget_hours[d] > 0 {
+                            st.budget_sum[d] / st.budget_hours[d]
+                        } else {
+                            st.budget
+                        },
+                    }
+                })
+                .collect();
+            CampaignHistory { current_budget_minor: st.budget, days }
+        })
+        .collect();
+    let (_, beliefs) = estimate_account(&rule.marginal, &histories);
+    let inputs: Vec<PlanInput> = states
+        .iter()
+        .zip(&beliefs)
+        .map(|(st, belief)| PlanInput {
+            budget_minor: st.budget,
+            active: st.active,
+            belief: *belief,
+            impressions: st.impressions[first..=day].iter().sum(),
+        })
+        .collect();
+    let plan = plan_account(rule, &inputs);
+    let now = clock(t);
+    let mut total: Option<i64> = Some(active_total(states));
+    for &i in &plan.order {
+        let st = &mut states[i];
+        if !st.active {
+            continue;
+        }
+        let step = StepInputs {
+            metrics: window_metrics(st, rule.metrics_window, day),
+            daily_budget_minor: Some(st.budget),
+            is_active: true,
+            last_budget_change_at: st.last_change,
+            spent_today_minor: st.spend[day],
+            open_action: st.pending.map(|p| (p.id, ActionStatus::PendingApproval)),
+        };
+        let decision = decide_proposed_step(rule, &step, Some(&plan.plans[i].proposal), CURRENCY, now, &mut total);
+        apply(st, &decision, t, now, approval_delay_hours, next_action_id, out);
+    }
+}
+
+/// Applies one decision to a campaign's simulated state.
+fn apply(
+    st: &mut State,
+    decision: &Decision,
+    t: usize,
+    now: DateTime<Utc>,
+    approval_delay_hours: usize,
+    next_action_id: &mut i64,
+    out: &mut PolicyRun,
+) {
+    match decision.outcome {
+        Outcome::Hold => {}
+        Outcome::Execute if decision.action_type == ActionType::Pause => {
+            st.active = false;
+            out.pauses += 1;
+        }
+        Outcome::Execute => {
+            st.budget = decision.new_budget_minor;
+            st.last_change = Some(now);
+            out.budget_changes += 1;
+        }
+        Outcome::NeedsApproval => {
+            out.approvals_needed += 1;
+            st.pending = Some(Pending {
+                id: *next_action_id,
+                old: decision.old_budget_minor,
+                new: decision.new_budget_minor,
+                due_hour: t + approval_delay_hours,
+            });
+            *next_action_id += 1;
         }
     }
 }

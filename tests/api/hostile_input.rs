@@ -155,9 +155,27 @@ fn hostile_rule() -> impl Strategy<Value = ScalingRule> {
     let currency = prop_oneof![Just(String::new()), Just("USD".to_owned()), Just("JPY".to_owned()), "[A-Za-z]{0,5}"];
     let money = (currency, hostile_i64(), hostile_i64(), hostile_i64(), hostile_i64(), hostile_i64());
     let rest = (hostile_duration(), hostile_enum(), prop::option::of(any::<bool>()), hostile_string());
-    (scope, ratios, multipliers, money, rest).prop_map(
-        |((id, account_id, campaign_id, name, enabled), r, m, money, (cooldown, metrics_window, hourly, by))| {
+    let marginal = (
+        hostile_enum(),
+        hostile_f64(),
+        hostile_f64(),
+        hostile_f64(),
+        hostile_f64(),
+        hostile_f64(),
+        hostile_f64(),
+        hostile_f64(),
+    );
+    (scope, ratios, multipliers, money, rest, marginal).prop_map(
+        |((id, account_id, campaign_id, name, enabled), r, m, money, (cooldown, metrics_window, hourly, by), g)| {
             ScalingRule {
+                strategy: g.0,
+                marginal_max_step_percent: g.1,
+                marginal_min_move_percent: g.2,
+                marginal_half_life_days: g.3,
+                marginal_credible_level: g.4,
+                marginal_elasticity_low: g.5,
+                marginal_elasticity_high: g.6,
+                marginal_pause_evidence: g.7,
                 id,
                 account_id,
                 campaign_id,

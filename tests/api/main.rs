@@ -17,5 +17,6 @@ mod operations;
 mod replay;
 mod rules;
 mod security;
+mod strategy;
 mod time_optimization;
 mod watch;

@@ -1,0 +1,249 @@
+//! The marginal-ROAS strategy in the live engine: each campaign's daily
+//! history rebuilt from the cycle's stored `today` readings (the last reading
+//! of each day) plus the figures just read, then the pure estimate and plan of
+//! [`crate::domain::strategy`]. The engine applies the proposals through the
+//! same step as the threshold table.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use super::AppState;
+use crate::domain::action::ActionType;
+use crate::domain::decision::Proposal;
+use crate::domain::ids::CampaignId;
+use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule, Strategy};
+use crate::domain::strategy::{
+    CampaignHistory, DayExposure, LagCurve, PlanInput, estimate_account, lag::LAG_HORIZON_HOURS, plan_account,
+};
+use crate::error::Result;
+use crate::persistence::snapshots::{self, DayReading};
+use crate::platform::{CampaignPerformance, CampaignState};
+
+/// Days of history the estimator reads (four half-lives at the default).
+const HISTORY_DAYS: u64 = 28;
+
+/// The marginal strategy's proposals for an account and the order in which
+/// the engine should decide its campaigns.
+#[derive(Debug, Default)]
+pub(crate) struct MarginalPlan {
+    /// Proposal per campaign under a marginal-ROAS rule.
+    pub proposals: HashMap<CampaignId, Proposal>,
+    /// Indices into the engine's planned campaigns: the plan's decreases
+    /// first (they free room under the cap), then the threshold table's
+    /// campaigns in their order, then the plan's increases from the highest
+    /// marginal return down, then its holds.
+    pub order: Vec<usize>,
+}
+
+/// The figures of one campaign-day as read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Figures {
+    pub spend_minor: i64,
+    pub revenue_minor: i64,
+    pub conversions: i64,
+    pub impressions: i64,
+}
+
+impl From<&CampaignPerformance> for Figures {
+    fn from(p: &CampaignPerformance) -> Self {
+        Self {
+            spend_minor: p.spend_minor,
+            revenue_minor: p.revenue_minor,
+            conversions: p.conversions,
+            impressions: p.impressions,
+        }
+    }
+}
+
+/// One campaign under a marginal-ROAS rule, as the planner needs it.
+pub(crate) struct Member {
+    /// Its index in the caller's list.
+    pub index: usize,
+    /// Daily budget now.
+    pub budget: i64,
+    /// Whether it delivers.
+    pub active: bool,
+    /// The last stored reading of each earlier day, by `YYYY-MM-DD`.
+    pub stored: HashMap<String, DayReading>,
+    /// Today as read now.
+    pub today: Option<Figures>,
+    /// Yesterday as reported now (the 24-hour window minus today), when read.
+    pub yesterday: Option<Figures>,
+}
+
+/// Plans each group of members under its rule (pure): the proposals and
+/// the order among `n` campaigns (the others keep rank "threshold table").
+pub(crate) fn plan_members(
+    groups: &[(&RuleSettings, Vec<Member>)],
+    n: usize,
+    day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> (HashMap<usize, Proposal>, Vec<usize>) {
+    let lag = LagCurve::prior();
+    let mut proposals = HashMap::new();
+    let mut rank: HashMap<usize, (u8, f64)> = HashMap::new();
+    for (rule, members) in groups {
+        let histories: Vec<(CampaignHistory, i64)> =
+            members.iter().map(|m| history(&lag, day_start, now, today, m)).collect();
+        let (_, beliefs) =
+            estimate_account(&rule.marginal, &histories.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
+        let inputs: Vec<PlanInput> = members
+            .iter()
+            .zip(&beliefs)
+            .zip(&histories)
+            .map(|((m, belief), (h, impressions))| PlanInput {
+                budget_minor: h.current_budget_minor,
+                active: m.active,
+                belief: *belief,
+                impressions: *impressions,
+            })
+            .collect();
+        let account_plan = plan_account(rule, &inputs);
+        for (k, p) in account_plan.plans.into_iter().enumerate() {
+            let i = members[k].index;
+            let class = match p.proposal.action {
+                ActionType::Pause | ActionType::ScaleDown => 0,
+                ActionType::ScaleUp | ActionType::ScaleUpAggressive => 2,
+                _ => 3,
+            };
+            rank.insert(i, (class, p.marginal_roas));
+            proposals.insert(i, p.proposal);
+        }
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (rank.get(&a).copied().unwrap_or((1, 0.0)), rank.get(&b).copied().unwrap_or((1, 0.0)));
+        ra.0.cmp(&rb.0).then(rb.1.total_cmp(&ra.1)).then(a.cmp(&b))
+    });
+    (proposals, order)
+}
+
+/// Plans every campaign of `planned` whose rule uses the marginal-ROAS
+/// strategy; the others keep their order. Reads stored snapshots only when
+/// such a rule exists.
+pub(crate) async fn plan(
+    state: &AppState,
+    planned: &[(&CampaignState, &ScalingRule)],
+    tz: Tz,
+    now: DateTime<Utc>,
+    today_rows: &HashMap<CampaignId, CampaignPerformance>,
+    last_24_hours: Option<&HashMap<CampaignId, CampaignPerformance>>,
+) -> Result<MarginalPlan> {
+    let mut out = MarginalPlan { proposals: HashMap::new(), order: (0..planned.len()).collect() };
+    let marginal: Vec<usize> =
+        (0..planned.len()).filter(|&i| planned[i].1.settings.strategy == Strategy::MarginalRoas).collect();
+    let Some(&first) = marginal.first() else { return Ok(out) };
+    let account = planned[first].1.account_id.as_str();
+    let readings =
+        snapshots::last_day_readings(&state.db, account, now - TimeDelta::days(HISTORY_DAYS as i64 + 1)).await?;
+    let mut by_campaign: HashMap<String, HashMap<String, DayReading>> = HashMap::new();
+    for r in readings {
+        by_campaign.entry(r.campaign_id.clone()).or_default().insert(r.day.clone(), r);
+    }
+    let today = now.with_timezone(&tz).date_naive();
+    // One plan per marginal rule (an account rule and campaign rules may differ).
+    let mut groups: Vec<(&RuleSettings, Vec<Member>)> = Vec::new();
+    let mut group_of: HashMap<i64, usize> = HashMap::new();
+    for &i in &marginal {
+        let (campaign, rule) = planned[i];
+        let g = *group_of.entry(rule.id).or_insert_with(|| {
+            groups.push((&rule.settings, Vec::new()));
+            groups.len() - 1
+        });
+        let today_now = today_rows.get(&campaign.campaign_id).map(Figures::from);
+        let window = last_24_hours.and_then(|w| w.get(&campaign.campaign_id)).map(Figures::from);
+        groups[g].1.push(Member {
+            index: i,
+            budget: campaign.daily_budget_minor().unwrap_or(0),
+            active: campaign.is_active(),
+            stored: by_campaign.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
+            today: today_now,
+            yesterday: minus(window, today_now),
+        });
+    }
+    let (proposals, order) = plan_members(&groups, planned.len(), &|d| day_start(tz, d), today, now);
+    out.proposals = proposals.into_iter().map(|(i, p)| (planned[i].0.campaign_id.clone(), p)).collect();
+    out.order = order;
+    Ok(out)
+}
+
+/// `window - today`, when both were read.
+pub(crate) fn minus(window: Option<Figures>, today: Option<Figures>) -> Option<Figures> {
+    let (w, t) = (window?, today?);
+    Some(Figures {
+        spend_minor: w.spend_minor - t.spend_minor,
+        revenue_minor: w.revenue_minor - t.revenue_minor,
+        conversions: w.conversions - t.conversions,
+        impressions: w.impressions - t.impressions,
+    })
+}
+
+/// Start of an account-local day in UTC (the earliest instant of that date).
+pub(crate) fn day_start(tz: Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
+    day.and_hms_opt(0, 0, 0)?.and_local_timezone(tz).earliest().map(|t| t.with_timezone(&Utc))
+}
+
+/// One campaign's days, oldest first, and its impressions over them.
+fn history(
+    lag: &LagCurve,
+    day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    m: &Member,
+) -> (CampaignHistory, i64) {
+    let budget = m.budget;
+    let mut days = Vec::new();
+    let mut impressions = 0_i64;
+    for back in (0..HISTORY_DAYS).rev() {
+        let Some(day) = today.checked_sub_days(Days::new(back)) else { continue };
+        let Some(start) = day_start(day) else { continue };
+        let key = day.to_string();
+        let reading = m.stored.get(&key);
+        let stored_budget = reading.map_or(budget, |r| r.daily_budget_minor);
+        let figures = match (back, m.today, m.yesterday) {
+            (0, Some(f), _) => Some((f, now, budget)),
+            (1, _, Some(f)) => Some((f, now, stored_budget)),
+            _ => reading.map(|r| {
+                let f = Figures {
+                    spend_minor: r.spend_minor,
+                    revenue_minor: r.revenue_minor,
+                    conversions: r.conversions,
+                    impressions: r.impressions,
+                };
+                (f, r.taken_at, r.daily_budget_minor)
+            }),
+        };
+        let Some((f, read_at, day_budget)) = figures else { continue };
+        if f.spend_minor <= 0 {
+            continue;
+        }
+        let since_start = (read_at - start).num_minutes() as f64 / 60.0;
+        let elapsed = since_start.clamp(0.0, 24.0).ceil() as usize;
+        let share = if elapsed == 0 || since_start >= (24 + LAG_HORIZON_HOURS) as f64 {
+            1.0
+        } else {
+            // Spend taken as even over the hours elapsed when it was read.
+            lag.share_of_hours(&vec![1; elapsed], (since_start - 24.0).max(0.0))
+        };
+        impressions = impressions.saturating_add(f.impressions.max(0));
+        days.push(DayExposure {
+            spend_minor: f.spend_minor,
+            revenue_minor: f.revenue_minor.max(0),
+            conversions: f.conversions.max(0),
+            reported_share: share,
+            age_days: ((now - start).num_minutes() as f64 / 60.0 - elapsed as f64 / 2.0).max(0.0) / 24.0,
+            budget_minor: if day_budget > 0 { day_budget } else { budget },
+        });
+    }
+    (CampaignHistory { current_budget_minor: budget, days }, impressions)
+}
+
+/// Whether any rule of `rules` needs the 24-hour window read for yesterday.
+pub(crate) fn wants_last_24_hours(rules: &[&ScalingRule]) -> bool {
+    rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas)
+}
+
+/// The window the strategy reads yesterday from.
+pub(crate) const YESTERDAY_WINDOW: MetricsWindow = MetricsWindow::Last24Hours;
