@@ -40,7 +40,7 @@ impl Rng {
     }
 }
 
-/// One decision as the engine would record it, with the brief's mix of
+/// One decision as the engine would record it, with the default rule's mix of
 /// outcomes: most maintain or scale, few pauses, some waiting for approval.
 fn decision(rng: &mut Rng, campaign: u64) -> NewAction {
     let account = campaign / CAMPAIGNS_PER_ACCOUNT + 1;

@@ -111,7 +111,7 @@ async fn scripted_insights_parse_money_ctr_and_roas_exactly() {
     let sandbox = Sandbox::empty();
     add_account(&sandbox, "act_1", "USD", "America/New_York");
     add_account(&sandbox, "act_2", "JPY", "Asia/Tokyo");
-    // The brief's example: ROAS 4.5, CTR 3.2%, $100 spent, $450 revenue on a $200 budget.
+    // The default rule's example: ROAS 4.5, CTR 3.2%, $100 spent, $450 revenue on a $200 budget.
     let summer = CampaignSpec::scripted("11", "Summer Sale Video", 20_000, metrics(10_000, 45_000, 10_000, 320, 9));
     sandbox.add_campaign("act_1", summer).expect("added");
     let odd_cents = CampaignSpec::scripted("12", "Odd cents", 5_000, metrics(12_345, 1, 3, 1, 1));

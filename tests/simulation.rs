@@ -79,7 +79,8 @@ fn the_oracle_is_never_beaten_by_more_than_noise() {
     for seed in [1, 2, 3] {
         let r = run_seed(&c, seed);
         let best = r.get(Policy::Oracle);
-        for policy in [Policy::Static, Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas, Policy::FlatOracle]
+        for policy in
+            [Policy::Static, Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas, Policy::FlatOracle]
         {
             let p = r.get(policy);
             // In expectation (no conversion noise) only pacing noise separates them.
@@ -145,7 +146,8 @@ fn a_market_with_no_signal_gives_no_policy_an_uplift_beyond_noise() {
     let report = run(&c);
     for r in &report.seeds {
         let base = r.get(Policy::Static);
-        for policy in [Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas, Policy::FlatOracle, Policy::Oracle]
+        for policy in
+            [Policy::Rules, Policy::RulesWithSchedule, Policy::MarginalRoas, Policy::FlatOracle, Policy::Oracle]
         {
             let p = r.get(policy);
             let uplift = p.profit_minor() - base.profit_minor();

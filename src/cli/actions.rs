@@ -37,8 +37,9 @@ pub struct DecideArgs {
     /// Comment stored with the decision.
     #[arg(long, default_value = "")]
     pub comment: String,
-    /// Who decides (recorded until callers authenticate); default: the
-    /// login name (`$USER`).
+    /// Who decides, recorded when the server runs without API tokens (with
+    /// tokens the authenticated principal is recorded); default: the login
+    /// name (`$USER`).
     #[arg(long = "by", value_name = "NAME")]
     pub by: Option<String>,
 }

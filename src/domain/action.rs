@@ -23,7 +23,7 @@ impl ActionType {
     pub const ALL: [ActionType; 6] =
         [Self::ScaleUpAggressive, Self::ScaleUp, Self::ScaleDown, Self::Pause, Self::Maintain, Self::InsufficientData];
 
-    /// Stable name used in storage (the brief's names).
+    /// Stable name used in storage (the decision table's names).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ScaleUpAggressive => "scale_up_aggressive",

@@ -128,7 +128,7 @@ pub struct Decision {
     pub new_budget_minor: i64,
     /// Execute, queue for approval, or hold.
     pub outcome: Outcome,
-    /// Why, in the brief's words, with every limit or hold appended.
+    /// Why, in the decision table's words, with every limit or hold appended.
     pub reason: String,
     /// The clamps and caps that changed the amount, in the order applied.
     pub limits_applied: Vec<LimitApplied>,
@@ -288,7 +288,7 @@ fn fmt_metric(value: f64, threshold: f64, expected: Ordering) -> String {
 }
 
 /// The decision table, first matching row wins, comparisons strict.
-/// Returns the action type and the brief's reason sentence.
+/// Returns the action type and the decision table's reason sentence.
 pub fn classify(rule: &RuleSettings, metrics: &Metrics) -> (ActionType, String) {
     use ActionType::*;
     let m = metrics;
@@ -694,7 +694,7 @@ mod tests {
     }
 
     #[test]
-    fn brief_example_1_scales_up_aggressively_and_executes() {
+    fn example_1_scales_up_aggressively_and_executes() {
         let m = Metrics { impressions: 50_000, ..metrics(10_000, 45_000, 3.2) };
         let d = decide(&rule(), &campaign(m, 20_000), &account(Some(20_000)));
         assert_eq!(d.action_type, ScaleUpAggressive);
@@ -705,7 +705,7 @@ mod tests {
     }
 
     #[test]
-    fn brief_example_2_pauses_and_executes() {
+    fn example_2_pauses_and_executes() {
         let d = run(metrics(15_000, 12_000, 1.1), 15_000);
         assert_eq!(d.action_type, Pause);
         assert_eq!((d.old_budget_minor, d.new_budget_minor), (15_000, 0));
@@ -757,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn reasons_use_the_briefs_words_and_number_formats() {
+    fn reasons_use_the_tables_words_and_number_formats() {
         let r = rule();
         let reason = |m: Metrics| classify(&r, &m).1;
         assert_eq!(reason(roas(32_000)), "Strong performance: ROAS 3.20x (>3.0x)");

@@ -1,5 +1,5 @@
 //! Scaling rules: thresholds, multipliers and safety limits, their defaults
-//! (the product brief's numbers) and their validation.
+//! (the default rule's numbers) and their validation.
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::ids::{AccountId, CampaignId};
@@ -224,7 +224,7 @@ impl MarginalSettings {
 pub const DEFAULT_COOLDOWN_HOURS: i64 = 8;
 
 impl RuleSettings {
-    /// The brief's numbers, in `currency` with Meta's minor-unit `offset`
+    /// The default rule's numbers, in `currency` with Meta's minor-unit `offset`
     /// (100 for USD: $10 is 1000; 1 for JPY).
     pub fn defaults(name: impl Into<String>, currency: impl Into<String>, offset: i64) -> Self {
         Self {
@@ -394,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_valid_and_hold_the_briefs_numbers() {
+    fn defaults_are_valid_and_hold_the_default_rules_numbers() {
         let s = valid();
         s.validate().expect("defaults validate");
         assert_eq!(s.min_daily_budget_minor, 1_000);

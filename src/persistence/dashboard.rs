@@ -1,4 +1,4 @@
-//! Dashboard repository: the brief's figures as aggregate queries (GROUP BY,
+//! Dashboard repository: the dashboard's figures as aggregate queries (GROUP BY,
 //! SUM, COUNT, window functions) over the actions recorded in a period. No
 //! action row leaves the database; the same SQL runs on SQLite and PostgreSQL.
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Dashboard use case: what the auto-scaler did over the last N days, overall
 //! and per account. The database aggregates (one grouped query and one
-//! median query); this module only rolls the groups up into the brief's
+//! median query); this module only rolls the groups up into the dashboard's
 //! figures, keeping money per currency.
 use std::collections::BTreeMap;
 
@@ -14,7 +14,7 @@ use crate::persistence::dashboard::{self, ActionGroup, Period};
 /// Money per currency (ISO 4217 -> minor units); currencies are never added.
 pub type PerCurrency = BTreeMap<String, i64>;
 
-/// The brief's figures for one scope (overall or one account).
+/// The dashboard's figures for one scope (overall or one account).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     /// Actions recorded in the period.

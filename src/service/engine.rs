@@ -373,7 +373,7 @@ pub fn window_days(window: MetricsWindow, today: NaiveDate) -> WindowDays {
 }
 
 /// The account's rules; an account without any gets the default rule (the
-/// brief's numbers in the account's currency), stored like any rule so
+/// default rule's numbers in the account's currency), stored like any rule so
 /// operators can see and change it. A dry run uses it without storing it.
 async fn rules_for(state: &AppState, info: &AccountInfo, dry_run: bool) -> Result<Vec<ScalingRule>> {
     let existing = rules::for_accounts(&state.db, std::slice::from_ref(&info.account_id)).await?;

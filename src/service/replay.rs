@@ -325,7 +325,7 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
 }
 
 /// The rules to replay: the candidate, or the stored enabled rules, or the
-/// brief's defaults in the account's currency when it has none.
+/// default rule's numbers in the account's currency when it has none.
 async fn rules_for(
     state: &AppState,
     req: &ReplayRequest,
@@ -348,9 +348,7 @@ async fn rules_for(
     }
     let stored = rules::for_accounts(&state.db, std::slice::from_ref(&req.account)).await?;
     if stored.is_empty() {
-        notes.push(
-            "The account has no stored rules: replayed the brief's default rule, as the engine would create it.".into(),
-        );
+        notes.push("The account has no stored rules: replayed the default rule, as the engine would create it.".into());
         let settings = RuleSettings::defaults("Default Auto-Scaling", currency, minor_unit_offset(currency));
         return Ok(vec![rule(settings, None)]);
     }

@@ -3,7 +3,7 @@
 //! are compared on profit, ROAS, wasted spend, changes, approvals and cap
 //! breaches. Pure computation: no database, no platform, no network.
 //!
-//! Policies: static budgets (the baseline); the brief's rules with default
+//! Policies: static budgets (the baseline); the default rule (threshold table) with default
 //! settings, decided by the live engine's own step; the rules plus hour-of-day
 //! schedules learned by the service's own time optimizer
 //! ([`crate::domain::time_profile`]); and two oracles that know the true
@@ -49,14 +49,8 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy, in report order.
-    pub const ALL: [Policy; 6] = [
-        Self::Static,
-        Self::Rules,
-        Self::RulesWithSchedule,
-        Self::MarginalRoas,
-        Self::FlatOracle,
-        Self::Oracle,
-    ];
+    pub const ALL: [Policy; 6] =
+        [Self::Static, Self::Rules, Self::RulesWithSchedule, Self::MarginalRoas, Self::FlatOracle, Self::Oracle];
 
     /// The oracles (always run: the share columns are measured against them).
     pub fn is_oracle(self) -> bool {
@@ -105,7 +99,7 @@ pub struct SimulationConfig {
     pub kind: MarketKind,
     /// Hours until a change that needs approval is approved.
     pub approval_delay_hours: usize,
-    /// The rule of the rule policies (the brief's defaults unless changed).
+    /// The rule of the rule policies (the default rule unless changed).
     pub rule: RuleSettings,
     /// The policies to run; static budgets and both oracles run whatever
     /// this says (they are the baseline and the ceilings of the shares).
@@ -198,8 +192,10 @@ pub fn run_seed(config: &SimulationConfig, seed: u64) -> SeedRun {
     let mut runs: Vec<(Policy, PolicyRun)> = std::thread::scope(|s| {
         let market = &market;
         let marginal = &marginal_rule;
-        let handles: Vec<_> =
-            policies.iter().map(|&p| (p, s.spawn(move || sim::run(market, driver(config, marginal, p), cap)))).collect();
+        let handles: Vec<_> = policies
+            .iter()
+            .map(|&p| (p, s.spawn(move || sim::run(market, driver(config, marginal, p), cap))))
+            .collect();
         handles.into_iter().map(|(p, h)| (p, join(h.join()))).collect()
     });
     let total = runs.iter().map(|(_, r)| r.spend_minor).max().unwrap_or(0) as f64;

@@ -33,12 +33,12 @@ fn metrics(spend: i64, revenue: i64, impressions: i64, clicks: i64) -> ScriptedM
     ScriptedMetrics { spend_minor: spend, revenue_minor: revenue, impressions, clicks, conversions: revenue / 4_500 }
 }
 
-/// The brief's example 1: ROAS 4.5, CTR 3.2%, spend $100, revenue $450.
+/// The default rule's example 1: ROAS 4.5, CTR 3.2%, spend $100, revenue $450.
 fn winner() -> ScriptedMetrics {
     metrics(10_000, 45_000, 50_000, 1_600)
 }
 
-/// The brief's example 2: ROAS 0.8, CTR 1.1%.
+/// The default rule's example 2: ROAS 0.8, CTR 1.1%.
 fn loser() -> ScriptedMetrics {
     metrics(15_000, 12_000, 20_000, 220)
 }
@@ -73,7 +73,7 @@ async fn count_all(app: &TestApp) -> usize {
 }
 
 #[tokio::test]
-async fn briefs_aggressive_scale_up_is_executed_on_the_platform() {
+async fn example_aggressive_scale_up_is_executed_on_the_platform() {
     for backend in backends() {
         let sandbox = sandbox_with(vec![CampaignSpec::scripted("1001", "Summer Sale Video", 20_000, winner())]);
         let (app, _running) = spawn_with_sandbox(backend, &sandbox).await;
@@ -93,7 +93,7 @@ async fn briefs_aggressive_scale_up_is_executed_on_the_platform() {
 }
 
 #[tokio::test]
-async fn briefs_pause_example_pauses_the_campaign() {
+async fn example_pause_pauses_the_campaign() {
     for backend in backends() {
         let sandbox = sandbox_with(vec![CampaignSpec::scripted("1002", "Old Product Video", 15_000, loser())]);
         let (app, _running) = spawn_with_sandbox(backend, &sandbox).await;

@@ -38,7 +38,7 @@ fn violated_field(status: &tonic::Status) -> String {
 }
 
 #[tokio::test]
-async fn create_fills_in_the_briefs_defaults() {
+async fn create_fills_in_the_default_rules_numbers() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let stored = create(&app, rule("act_123456789", "")).await.expect("created");
