@@ -13,7 +13,7 @@
 pub mod allocate;
 pub mod estimate;
 pub mod lag;
-mod stats;
+pub(crate) mod stats;
 #[cfg(test)]
 mod tests;
 

@@ -1,8 +1,15 @@
 //! Small numerical helpers of the strategy: normal and Gamma quantiles.
 
-/// The standard normal quantile (Acklam's rational approximation, relative
-/// error below 1.2e-9); `p` is clamped into (0, 1).
+/// The standard normal quantile; `p` is clamped into (0, 1) and NaN read
+/// as the median.
 pub(super) fn normal_quantile(p: f64) -> f64 {
+    acklam_normal_quantile(if p.is_nan() { 0.5 } else { p.clamp(1e-12, 1.0 - 1e-12) })
+}
+
+/// The standard normal quantile by Acklam's rational approximation
+/// (relative error below 1.2e-9), for `p` strictly between 0 and 1; callers
+/// clamp as their use needs (the simulation's draws use this too).
+pub(crate) fn acklam_normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969_683_028_665_376e1,
         2.209_460_984_245_205e2,
@@ -28,7 +35,6 @@ pub(super) fn normal_quantile(p: f64) -> f64 {
     ];
     const D: [f64; 4] =
         [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
-    let p = if p.is_nan() { 0.5 } else { p.clamp(1e-12, 1.0 - 1e-12) };
     let low = 0.024_25;
     if p < low {
         let q = (-2.0 * p.ln()).sqrt();
@@ -40,7 +46,9 @@ pub(super) fn normal_quantile(p: f64) -> f64 {
         (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
             / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
     } else {
-        -normal_quantile(1.0 - p)
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     }
 }
 
