@@ -17,7 +17,7 @@ use autoscaler::platform::sandbox::{
     RunningSandbox, Sandbox, ScriptedMetrics, SpecStatus,
 };
 
-use crate::helpers::{Backend, TestApp, backends, spawn_app_with};
+use crate::helpers::{Backend, TestApp, backends, spawn_with_sandbox_and};
 
 const ACCOUNT: &str = "act_500";
 /// Campaigns of the fault scenarios, all with the same figures.
@@ -31,16 +31,17 @@ fn good() -> ScriptedMetrics {
     ScriptedMetrics { spend_minor: 10_000, revenue_minor: 35_000, impressions: 50_000, clicks: 800, conversions: 8 }
 }
 
-fn market() -> Sandbox {
+/// A sandbox with the scenarios' account and no campaigns yet.
+fn one_account() -> Sandbox {
     let sandbox = Sandbox::empty();
+    let spec =
+        AccountSpec { id: ACCOUNT.into(), name: "Faults".into(), currency: "USD".into(), timezone_name: "UTC".into() };
+    sandbox.add_account(spec).expect("account");
     sandbox
-        .add_account(AccountSpec {
-            id: ACCOUNT.into(),
-            name: "Faults".into(),
-            currency: "USD".into(),
-            timezone_name: "UTC".into(),
-        })
-        .expect("account");
+}
+
+fn market() -> Sandbox {
+    let sandbox = one_account();
     for id in CAMPAIGNS {
         sandbox
             .add_campaign(ACCOUNT, CampaignSpec::scripted(id, &format!("Campaign {id}"), BUDGET, good()))
@@ -52,17 +53,11 @@ fn market() -> Sandbox {
 /// The server pointed at `sandbox` as if it were Meta, with a 1 s request
 /// timeout so that late answers time out quickly.
 async fn spawn(backend: Backend, sandbox: &Sandbox, adjust: impl FnOnce(&mut Settings)) -> (TestApp, RunningSandbox) {
-    let running = sandbox.start().await.expect("sandbox starts");
-    let accounts = sandbox.account_ids();
-    let app = spawn_app_with(backend, |settings| {
-        settings.meta.access_token = Some(running.access_token().into());
-        settings.meta.graph_url = running.base_url().to_string();
-        settings.meta.account_ids = accounts;
+    spawn_with_sandbox_and(backend, sandbox, |settings| {
         settings.meta.request_timeout = Duration::from_secs(1);
         adjust(settings);
     })
-    .await;
-    (app, running)
+    .await
 }
 
 async fn run_cycle(app: &TestApp) -> pb::RunCycleResponse {
@@ -204,15 +199,7 @@ async fn a_budget_edited_by_hand_during_the_cycle_is_never_overwritten() {
 #[tokio::test]
 async fn approving_a_scale_up_of_a_campaign_paused_by_hand_changes_nothing() {
     for backend in backends() {
-        let sandbox = Sandbox::empty();
-        sandbox
-            .add_account(AccountSpec {
-                id: ACCOUNT.into(),
-                name: "Faults".into(),
-                currency: "USD".into(),
-                timezone_name: "UTC".into(),
-            })
-            .expect("account");
+        let sandbox = one_account();
         // $450 -> $540 goes above the $500 approval threshold: it waits for a person.
         sandbox.add_campaign(ACCOUNT, CampaignSpec::scripted("5001", "Big", 45_000, good())).expect("campaign");
         let (app, _running) = spawn(backend, &sandbox, |_| {}).await;
@@ -409,15 +396,7 @@ async fn after_a_sigkill_in_the_middle_of_a_batch_a_restarted_server_settles_eve
 #[tokio::test]
 async fn a_partly_applied_ad_set_change_names_the_ad_sets_that_took_it_and_holds_the_cooldown() {
     for backend in backends() {
-        let sandbox = Sandbox::empty();
-        sandbox
-            .add_account(AccountSpec {
-                id: ACCOUNT.into(),
-                name: "Faults".into(),
-                currency: "USD".into(),
-                timezone_name: "UTC".into(),
-            })
-            .expect("account");
+        let sandbox = one_account();
         sandbox
             .add_campaign(
                 ACCOUNT,

@@ -194,12 +194,22 @@ async fn start_with(
 /// Starts `sandbox` on loopback and the application pointed at it as if it
 /// were Meta (the "live" code path: token, base URL, configured accounts).
 pub async fn spawn_with_sandbox(backend: Backend, sandbox: &Sandbox) -> (TestApp, RunningSandbox) {
+    spawn_with_sandbox_and(backend, sandbox, |_| {}).await
+}
+
+/// [`spawn_with_sandbox`], after `adjust` edits the settings.
+pub async fn spawn_with_sandbox_and(
+    backend: Backend,
+    sandbox: &Sandbox,
+    adjust: impl FnOnce(&mut Settings),
+) -> (TestApp, RunningSandbox) {
     let running = sandbox.start().await.expect("sandbox starts");
     let accounts = sandbox.account_ids();
     let app = spawn_app_with(backend, |settings| {
         settings.meta.access_token = Some(running.access_token().into());
         settings.meta.graph_url = running.base_url().to_string();
         settings.meta.account_ids = accounts;
+        adjust(settings);
     })
     .await;
     (app, running)

@@ -11,7 +11,7 @@ use tonic_types::StatusExt;
 
 use autoscaler::platform::sandbox::{AccountSpec, CampaignSpec, RunningSandbox, Sandbox, ScriptedMetrics};
 
-use crate::helpers::{Backend, TestApp, backends, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, backends, spawn_app, spawn_with_sandbox_and};
 
 fn rule(account: &str) -> ScalingRule {
     ScalingRule { account_id: account.into(), name: "Marginal".into(), ..Default::default() }
@@ -166,16 +166,7 @@ fn sandbox() -> Sandbox {
 /// The app pointed at `sandbox` as if it were Meta, with `strategy` as the
 /// default strategy.
 async fn spawn_with(backend: Backend, sandbox: &Sandbox, strategy: DomainStrategy) -> (TestApp, RunningSandbox) {
-    let running = sandbox.start().await.expect("sandbox starts");
-    let accounts = sandbox.account_ids();
-    let app = spawn_app_with(backend, |settings| {
-        settings.meta.access_token = Some(running.access_token().into());
-        settings.meta.graph_url = running.base_url().to_string();
-        settings.meta.account_ids = accounts;
-        settings.engine.default_strategy = strategy;
-    })
-    .await;
-    (app, running)
+    spawn_with_sandbox_and(backend, sandbox, |settings| settings.engine.default_strategy = strategy).await
 }
 
 #[tokio::test]
