@@ -99,6 +99,7 @@ fn decision(rng: &mut Rng, campaign: u64) -> NewAction {
         },
         reason: format!("{} at ROAS {roas:.2}x", action_type.as_str()),
         requires_approval: status == ActionStatus::PendingApproval,
+        belief: None,
     }
 }
 

@@ -181,6 +181,23 @@ pub struct ActionMetrics {
     pub window_end: String,
 }
 
+/// What the marginal-ROAS strategy believed of a campaign's ROAS at its
+/// current budget when it decided: the history shows the estimate behind
+/// each decision, not only the decision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoasBelief {
+    /// Posterior mean ROAS (lag-completed, pooled with the account).
+    pub roas: f64,
+    /// Lower bound of the credible interval.
+    pub low: f64,
+    /// Upper bound of the credible interval.
+    pub high: f64,
+    /// The interval's credible level (0.8 = 80%).
+    pub credible_level: f64,
+    /// Share of the spend's revenue not reported yet when it decided, 0-1.
+    pub unreported_share: f64,
+}
+
 /// A decision about to be recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAction {
@@ -212,6 +229,9 @@ pub struct NewAction {
     pub reason: String,
     /// Whether a person must decide.
     pub requires_approval: bool,
+    /// What the marginal-ROAS strategy believed (`None` for the threshold
+    /// table, or without data).
+    pub belief: Option<RoasBelief>,
 }
 
 /// A recorded action: the audit trail's row.

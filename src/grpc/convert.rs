@@ -360,6 +360,13 @@ pub fn new_action_to_pb(a: &NewAction) -> pb::ScalingAction {
         reason: a.reason.clone(),
         requires_approval: a.requires_approval,
         cycle_id: a.cycle_id.unwrap_or_default(),
+        belief: a.belief.map(|b| pb::RoasBelief {
+            roas: b.roas,
+            low: b.low,
+            high: b.high,
+            credible_level: b.credible_level,
+            unreported_share: b.unreported_share,
+        }),
         ..Default::default()
     }
 }

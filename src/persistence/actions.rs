@@ -14,7 +14,9 @@ use sea_orm::{
 
 use super::entity::action_event;
 use super::entity::scaling_action::{self, Column, Entity as Actions};
-use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction};
+use crate::domain::action::{
+    ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction, RoasBelief,
+};
 use crate::error::{Error, Result};
 
 /// Rows per INSERT statement: keeps SQLite under its bound-variable limit.
@@ -68,6 +70,16 @@ pub(crate) fn to_domain(m: scaling_action::Model) -> Result<ActionRecord> {
             },
             reason: m.reason,
             requires_approval: m.requires_approval,
+            belief: match (m.belief_roas, m.belief_low, m.belief_high) {
+                (Some(roas), Some(low), Some(high)) => Some(RoasBelief {
+                    roas,
+                    low,
+                    high,
+                    credible_level: m.belief_credible_level.unwrap_or(0.0),
+                    unreported_share: m.belief_unreported_share.unwrap_or(0.0),
+                }),
+                _ => None,
+            },
         },
     })
 }
@@ -107,6 +119,11 @@ fn to_active(a: &NewAction, now: DateTime<Utc>) -> scaling_action::ActiveModel {
         executed_at: Set(None),
         updated_at: Set(now),
         resolution: Set(None),
+        belief_roas: Set(a.belief.map(|b| finite(b.roas))),
+        belief_low: Set(a.belief.map(|b| finite(b.low))),
+        belief_high: Set(a.belief.map(|b| finite(b.high))),
+        belief_credible_level: Set(a.belief.map(|b| finite(b.credible_level))),
+        belief_unreported_share: Set(a.belief.map(|b| finite(b.unreported_share))),
         ..Default::default()
     }
 }

@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::{AppState, executor, marginal};
-use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction};
+use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction, RoasBelief};
 use crate::domain::decision::{Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
@@ -238,6 +238,13 @@ pub async fn evaluate_account(
             metrics: action_metrics,
             reason: decision.reason,
             requires_approval: decision.outcome == Outcome::NeedsApproval,
+            belief: strategy.beliefs.get(&campaign.campaign_id).map(|b| RoasBelief {
+                roas: b.roas,
+                low: b.low,
+                high: b.high,
+                credible_level: b.level,
+                unreported_share: b.unreported_share,
+            }),
         });
     }
 

@@ -14,7 +14,7 @@ use crate::domain::decision::Proposal;
 use crate::domain::ids::CampaignId;
 use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule, Strategy};
 use crate::domain::strategy::{
-    CampaignHistory, DayExposure, LagCurve, PlanInput, estimate_account, lag::LAG_HORIZON_HOURS, plan_account,
+    Belief, CampaignHistory, DayExposure, LagCurve, PlanInput, estimate_account, lag::LAG_HORIZON_HOURS, plan_account,
 };
 use crate::error::Result;
 use crate::persistence::snapshots::{self, DayReading};
@@ -29,6 +29,8 @@ const HISTORY_DAYS: u64 = 28;
 pub(crate) struct MarginalPlan {
     /// Proposal per campaign under a marginal-ROAS rule.
     pub proposals: HashMap<CampaignId, Proposal>,
+    /// What the estimator believed of each campaign it had data for.
+    pub beliefs: HashMap<CampaignId, Belief>,
     /// Indices into the engine's planned campaigns: the plan's decreases
     /// first (they free room under the cap), then the threshold table's
     /// campaigns in their order, then the plan's increases from the highest
@@ -81,7 +83,22 @@ pub(crate) fn plan_members(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> (HashMap<usize, Proposal>, Vec<usize>) {
+    let (proposals, order, _) = plan_members_with_beliefs(groups, n, day_start, today, now);
+    (proposals, order)
+}
+
+/// [`plan_members`], with what the estimator believed of each member
+/// (recorded with the engine's decisions).
+#[allow(clippy::type_complexity)]
+pub(crate) fn plan_members_with_beliefs(
+    groups: &[(&RuleSettings, Vec<Member>)],
+    n: usize,
+    day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> (HashMap<usize, Proposal>, Vec<usize>, HashMap<usize, Belief>) {
     let lag = LagCurve::prior();
+    let mut believed = HashMap::new();
     let mut proposals = HashMap::new();
     let mut rank: HashMap<usize, (u8, f64)> = HashMap::new();
     for (rule, members) in groups {
@@ -103,6 +120,9 @@ pub(crate) fn plan_members(
         let account_plan = plan_account(rule, &inputs);
         for (k, p) in account_plan.plans.into_iter().enumerate() {
             let i = members[k].index;
+            if let Some(belief) = inputs[k].belief {
+                believed.insert(i, belief);
+            }
             let class = match p.proposal.action {
                 ActionType::Pause | ActionType::ScaleDown => 0,
                 ActionType::ScaleUp | ActionType::ScaleUpAggressive => 2,
@@ -117,7 +137,7 @@ pub(crate) fn plan_members(
         let (ra, rb) = (rank.get(&a).copied().unwrap_or((1, 0.0)), rank.get(&b).copied().unwrap_or((1, 0.0)));
         ra.0.cmp(&rb.0).then(rb.1.total_cmp(&ra.1)).then(a.cmp(&b))
     });
-    (proposals, order)
+    (proposals, order, believed)
 }
 
 /// Plans every campaign of `planned` whose rule uses the marginal-ROAS
@@ -131,7 +151,8 @@ pub(crate) async fn plan(
     today_rows: &HashMap<CampaignId, CampaignPerformance>,
     last_24_hours: Option<&HashMap<CampaignId, CampaignPerformance>>,
 ) -> Result<MarginalPlan> {
-    let mut out = MarginalPlan { proposals: HashMap::new(), order: (0..planned.len()).collect() };
+    let mut out =
+        MarginalPlan { proposals: HashMap::new(), beliefs: HashMap::new(), order: (0..planned.len()).collect() };
     let marginal: Vec<usize> =
         (0..planned.len()).filter(|&i| planned[i].1.settings.strategy == Strategy::MarginalRoas).collect();
     let Some(&first) = marginal.first() else { return Ok(out) };
@@ -163,8 +184,10 @@ pub(crate) async fn plan(
             yesterday: minus(window, today_now),
         });
     }
-    let (proposals, order) = plan_members(&groups, planned.len(), &|d| day_start(tz, d), today, now);
+    let (proposals, order, beliefs) =
+        plan_members_with_beliefs(&groups, planned.len(), &|d| day_start(tz, d), today, now);
     out.proposals = proposals.into_iter().map(|(i, p)| (planned[i].0.campaign_id.clone(), p)).collect();
+    out.beliefs = beliefs.into_iter().map(|(i, b)| (planned[i].0.campaign_id.clone(), b)).collect();
     out.order = order;
     Ok(out)
 }

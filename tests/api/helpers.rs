@@ -258,6 +258,7 @@ pub fn sample_action(
         },
         reason: format!("{} because ROAS 3.50x", action_type.as_str()),
         requires_approval: status == autoscaler::domain::action::ActionStatus::PendingApproval,
+        belief: None,
     }
 }
 

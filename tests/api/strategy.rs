@@ -231,6 +231,13 @@ async fn the_engine_decides_a_marginal_rule_through_the_same_limits_and_explains
         assert_eq!(winner.old_budget_minor, 20_000);
         assert!(winner.new_budget_minor > 20_000 && winner.new_budget_minor <= 24_000, "{winner:?}");
         assert_eq!(sandbox.daily_budget("1001"), Some(winner.new_budget_minor));
+        // What the engine believed is stored with the decision, and history shows it.
+        let belief = winner.belief.expect("the estimate behind the decision");
+        assert!(belief.low <= belief.roas && belief.roas <= belief.high, "{belief:?}");
+        assert!(belief.low > 0.0 && (0.0..=1.0).contains(&belief.unreported_share), "{belief:?}");
+        assert!((belief.credible_level - 0.8).abs() < 1e-9, "{belief:?}");
+        let stored = autoscaler::persistence::actions::get(&app.state.db, winner.id).await.expect("stored");
+        assert_eq!(stored.action.belief.map(|b| b.roas), Some(belief.roas));
         // One day of a loser is no strong evidence: it is not paused.
         assert_ne!(loser.action_type, autoscaler::pb::ActionType::Pause as i32, "{}", loser.reason);
         assert!(loser.new_budget_minor >= 15_000 * 8 / 10, "{loser:?}");

@@ -39,6 +39,11 @@ pub struct Model {
     pub executed_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
     pub resolution: Option<String>,
+    pub belief_roas: Option<f64>,
+    pub belief_low: Option<f64>,
+    pub belief_high: Option<f64>,
+    pub belief_credible_level: Option<f64>,
+    pub belief_unreported_share: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
