@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::config::EngineConfig;
 use crate::domain::action::{ActionRecord, ActionStatus, ActionType};
 use crate::domain::money::format_minor;
 
@@ -110,9 +109,9 @@ impl Alerts {
 
     /// Alerts per the engine settings: a no-op without a webhook URL. Must be
     /// called inside a Tokio runtime (it starts the delivery task).
-    pub fn from_config(engine: &EngineConfig) -> Self {
-        match &engine.webhook_url {
-            Some(url) => Self::start(AlertSettings::new(url.clone(), engine.alert_budget_change_minor)),
+    pub fn from_webhook(webhook_url: Option<&str>, alert_budget_change_minor: i64) -> Self {
+        match webhook_url {
+            Some(url) => Self::start(AlertSettings::new(url.to_owned(), alert_budget_change_minor)),
             None => Self::disabled(),
         }
     }

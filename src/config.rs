@@ -8,7 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::TokenTable;
 use crate::domain::ids::AccountId;
+pub use crate::grpc::limits::LimitsConfig;
 use crate::persistence::DEFAULT_DATABASE_URL;
+pub use crate::service::settings::{EngineConfig, LeaseConfig, TimeConfig};
 
 /// Flags of `autoscaler serve`.
 #[derive(Debug, Args)]
@@ -50,27 +52,6 @@ pub struct LimitsArgs {
     /// Open WatchActions streams per principal; more are refused with RESOURCE_EXHAUSTED.
     #[arg(long, env = "AUTOSCALER_MAX_WATCH_STREAMS", default_value_t = 64)]
     pub max_watch_streams: usize,
-}
-
-/// Validated server limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitsConfig {
-    /// Longest run of a call that is not exempt; `None` = no limit.
-    pub request_timeout: Option<std::time::Duration>,
-    /// Calls in progress per connection.
-    pub max_concurrent_requests: usize,
-    /// Open `WatchActions` streams per principal.
-    pub max_watch_streams: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            request_timeout: Some(std::time::Duration::from_secs(60)),
-            max_concurrent_requests: 64,
-            max_watch_streams: 64,
-        }
-    }
 }
 
 impl LimitsArgs {
@@ -143,23 +124,6 @@ pub struct EngineArgs {
     /// Seconds between renewals of a held lease (less than a third of the TTL).
     #[arg(long, env = "AUTOSCALER_LEASE_RENEW_SECS", default_value_t = 10)]
     pub lease_renew_secs: u64,
-}
-
-/// Validated time-of-day settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TimeConfig {
-    /// Bounds and confidence thresholds of budget schedules.
-    pub bounds: crate::domain::time_profile::ScheduleBounds,
-    /// Days of hourly data learning uses.
-    pub lookback_days: u32,
-    /// Past days fetched from Meta's hourly breakdown; 0 = no backfill.
-    pub backfill_days: u32,
-}
-
-impl Default for TimeConfig {
-    fn default() -> Self {
-        Self { bounds: Default::default(), lookback_days: 28, backfill_days: 28 }
-    }
 }
 
 /// Who may call, and over what.
@@ -355,51 +319,6 @@ impl SecurityArgs {
             }
         };
         Ok(SecurityConfig { tokens, insecure: self.insecure, tls })
-    }
-}
-
-/// Validated engine settings.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// How long a pending action may wait before it expires.
-    pub approval_ttl: std::time::Duration,
-    /// Where alerts go.
-    pub webhook_url: Option<String>,
-    /// Budget change (minor units) from which an alert is raised.
-    pub alert_budget_change_minor: i64,
-    /// Time-of-day optimization.
-    pub time: TimeConfig,
-    /// Cycle leases and executor liveness marks.
-    pub leases: LeaseConfig,
-    /// Strategy of the rule created for an account without one.
-    pub default_strategy: crate::domain::rule::Strategy,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            approval_ttl: std::time::Duration::from_secs(24 * 3600),
-            webhook_url: None,
-            alert_budget_change_minor: 10_000,
-            time: TimeConfig::default(),
-            leases: LeaseConfig::default(),
-            default_strategy: crate::domain::rule::Strategy::Thresholds,
-        }
-    }
-}
-
-/// How long leases last and how often their holder renews them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseConfig {
-    /// Lifetime without renewal.
-    pub ttl: std::time::Duration,
-    /// Renewal interval.
-    pub renew_every: std::time::Duration,
-}
-
-impl Default for LeaseConfig {
-    fn default() -> Self {
-        Self { ttl: std::time::Duration::from_secs(30), renew_every: std::time::Duration::from_secs(10) }
     }
 }
 

@@ -37,7 +37,7 @@ impl ApprovalsApi {
     /// A handler whose `WatchActions` streams use `settings`.
     pub fn with_watch_settings(state: AppState, settings: WatchSettings) -> Self {
         let watchers = Watchers::new(&state, settings);
-        let watch_quota = super::limits::StreamQuota::new(crate::config::LimitsConfig::default().max_watch_streams);
+        let watch_quota = super::limits::StreamQuota::new(super::limits::LimitsConfig::default().max_watch_streams);
         Self { state, watchers, watch_quota }
     }
 

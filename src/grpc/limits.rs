@@ -17,6 +17,27 @@ use std::time::Duration;
 use http::HeaderValue;
 use tonic::Status;
 
+/// Validated server limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Longest run of a call that is not exempt; `None` = no limit.
+    pub request_timeout: Option<std::time::Duration>,
+    /// Calls in progress per connection.
+    pub max_concurrent_requests: usize,
+    /// Open `WatchActions` streams per principal.
+    pub max_watch_streams: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Some(std::time::Duration::from_secs(60)),
+            max_concurrent_requests: 64,
+            max_watch_streams: 64,
+        }
+    }
+}
+
 /// Longest `grpc-message` sent, in bytes of its percent-encoded form.
 pub const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
 /// Largest `grpc-status-details-bin` sent; larger details are dropped (the

@@ -6,6 +6,7 @@ pub mod autoscaler_api;
 pub mod convert;
 pub mod dashboard;
 pub mod limits;
+pub mod metrics_layer;
 pub mod page_token;
 pub mod rules_api;
 pub mod time_api;

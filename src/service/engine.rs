@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use super::{AppState, executor, marginal};
+use super::{AppState, executor, marginal, platform_error};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction, RoasBelief};
 use crate::domain::decision::{Metrics, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
@@ -14,10 +14,9 @@ use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRul
 use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
 use crate::error::{Error, PlatformFailure, Result};
-use crate::metrics::PlatformLabels;
 use crate::persistence::snapshots::NewSnapshot;
 use crate::persistence::{actions, rules, snapshots};
-use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow, PlatformError};
+use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
 
 /// How an evaluation runs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -273,25 +272,6 @@ pub async fn evaluate_account(
     let mut finals: HashMap<i64, ActionRecord> = executed.into_iter().map(|r| (r.id, r)).collect();
     outcome.evaluations.extend(recorded.into_iter().map(|r| Evaluation::Recorded(finals.remove(&r.id).unwrap_or(r))));
     Ok(outcome)
-}
-
-/// Counts a failed platform call by account and kind, and converts it.
-pub(crate) fn platform_error(state: &AppState, account: &AccountId, e: PlatformError) -> Error {
-    let kind = if e.is_throttle() {
-        "throttled"
-    } else if e.is_not_found() {
-        "not_found"
-    } else if e.is_transient() {
-        "transient"
-    } else {
-        "permanent"
-    };
-    state
-        .metrics
-        .platform_errors
-        .get_or_create(&PlatformLabels { account: account.to_string(), kind: kind.to_owned() })
-        .inc();
-    e.into()
 }
 
 fn non_empty(raw: &str, fallback: NaiveDate) -> String {

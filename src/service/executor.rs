@@ -51,7 +51,7 @@ pub async fn execute_approved(state: &AppState, action_ids: &[i64]) -> Result<Ve
         // Read before claiming: if the platform is unreachable the actions stay
         // approved and the next cycle executes them.
         let campaigns =
-            state.platform.campaigns(&account).await.map_err(|e| super::engine::platform_error(state, &account, e))?;
+            state.platform.campaigns(&account).await.map_err(|e| super::platform_error(state, &account, e))?;
         finals.extend(execute_for_account(state, &account, records, &campaigns, true).await?);
     }
     finals.sort_by_key(|r| r.id);

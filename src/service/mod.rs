@@ -12,6 +12,7 @@ mod marginal;
 pub mod replay;
 pub mod rules;
 pub mod scheduler;
+pub mod settings;
 pub mod time_optimization;
 
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub struct AppState {
     /// Wakes local `WatchActions` streams when action events are committed.
     pub events: events::ActionEvents,
     /// Approval and alert settings.
-    pub engine: Arc<crate::config::EngineConfig>,
+    pub engine: Arc<settings::EngineConfig>,
     /// The Meta Graph API client (pointed at the local sandbox when no token
     /// is configured).
     pub platform: MetaClient,
@@ -41,4 +42,27 @@ pub struct AppState {
     pub alerts: crate::alerts::Alerts,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
+}
+
+/// Counts a failed platform call by account and kind, and converts it.
+pub(crate) fn platform_error(
+    state: &AppState,
+    account: &AccountId,
+    e: crate::platform::PlatformError,
+) -> crate::error::Error {
+    let kind = if e.is_throttle() {
+        "throttled"
+    } else if e.is_not_found() {
+        "not_found"
+    } else if e.is_transient() {
+        "transient"
+    } else {
+        "permanent"
+    };
+    state
+        .metrics
+        .platform_errors
+        .get_or_create(&crate::metrics::PlatformLabels { account: account.to_string(), kind: kind.to_owned() })
+        .inc();
+    e.into()
 }

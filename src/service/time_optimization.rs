@@ -15,7 +15,7 @@ pub use apply::{ApplyOutcome, MAX_SCHEDULES_PER_OBJECT, MIN_WINDOW_HOURS, PEAK_W
 pub use ingest::{BackfillReport, IngestReport};
 
 use super::AppState;
-use super::engine::platform_error;
+use super::platform_error;
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::time_profile::{self, HourBudget, Metric};
 use crate::error::{Error, Result};

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autoscaler::alerts::{AlertSettings, AlertStats, Alerts};
-use autoscaler::config::EngineConfig;
 use autoscaler::domain::action::{ActionRecord, ActionStatus, ActionType};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -169,7 +168,7 @@ async fn observe_never_waits_for_a_slow_webhook_and_counts_what_it_drops() {
 
 #[tokio::test]
 async fn without_a_webhook_alerts_are_a_no_op_and_with_one_the_server_sends_them() {
-    let disabled = Alerts::from_config(&EngineConfig::default());
+    let disabled = Alerts::from_webhook(None, 10_000);
     assert!(!disabled.is_enabled());
     disabled.observe(&[record(1, ActionType::Pause, ActionStatus::Executed, (15_000, 0))]);
     assert_eq!(disabled.stats(), AlertStats::default());

@@ -18,7 +18,8 @@ use crate::persistence::profiles::StoredProfile;
 use crate::persistence::rules;
 use crate::platform::meta::{BudgetValueType, NewBudgetSchedule};
 use crate::platform::{BudgetHolder, CampaignState};
-use crate::service::engine::{Failure, FailureKind, platform_error};
+use crate::service::engine::{Failure, FailureKind};
+use crate::service::platform_error;
 
 /// Multiplier from which an hour counts toward a peak window.
 pub const PEAK_WINDOW_THRESHOLD: f64 = 1.1;

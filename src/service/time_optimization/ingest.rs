@@ -11,7 +11,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::time_profile::{self, HourFigures, Reading};
 use crate::error::Result;
 use crate::persistence::hourly::{self, HourlyRow, Source, TodayReading};
-use crate::service::engine::platform_error;
+use crate::service::platform_error;
 
 /// Snapshot rows read per query.
 const PAGE: u64 = 20_000;

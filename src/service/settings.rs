@@ -1,0 +1,65 @@
+//! The validated settings the use cases run with (approvals, alerts,
+//! time-of-day learning, leases, the default strategy). The service layer
+//! owns them; `config` parses flags and environment into them.
+
+/// Validated engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How long a pending action may wait before it expires.
+    pub approval_ttl: std::time::Duration,
+    /// Where alerts go.
+    pub webhook_url: Option<String>,
+    /// Budget change (minor units) from which an alert is raised.
+    pub alert_budget_change_minor: i64,
+    /// Time-of-day optimization.
+    pub time: TimeConfig,
+    /// Cycle leases and executor liveness marks.
+    pub leases: LeaseConfig,
+    /// Strategy of the rule created for an account without one.
+    pub default_strategy: crate::domain::rule::Strategy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            approval_ttl: std::time::Duration::from_secs(24 * 3600),
+            webhook_url: None,
+            alert_budget_change_minor: 10_000,
+            time: TimeConfig::default(),
+            leases: LeaseConfig::default(),
+            default_strategy: crate::domain::rule::Strategy::Thresholds,
+        }
+    }
+}
+
+/// How long leases last and how often their holder renews them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseConfig {
+    /// Lifetime without renewal.
+    pub ttl: std::time::Duration,
+    /// Renewal interval.
+    pub renew_every: std::time::Duration,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self { ttl: std::time::Duration::from_secs(30), renew_every: std::time::Duration::from_secs(10) }
+    }
+}
+
+/// Validated time-of-day settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeConfig {
+    /// Bounds and confidence thresholds of budget schedules.
+    pub bounds: crate::domain::time_profile::ScheduleBounds,
+    /// Days of hourly data learning uses.
+    pub lookback_days: u32,
+    /// Past days fetched from Meta's hourly breakdown; 0 = no backfill.
+    pub backfill_days: u32,
+}
+
+impl Default for TimeConfig {
+    fn default() -> Self {
+        Self { bounds: Default::default(), lookback_days: 28, backfill_days: 28 }
+    }
+}
