@@ -31,23 +31,37 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         options.max_connections(16);
     }
+    if url.starts_with("sqlite:") {
+        // Migrate on a connection of its own, closed before the pool opens: a
+        // pooled connection that last saw the schema halfway through the
+        // migrations would describe later statements by that old schema
+        // (sqlx keeps a statement's column list from when it was prepared),
+        // and a `SELECT a.*` would then return more columns than described.
+        let mut once = ConnectOptions::new(url.to_owned());
+        once.sqlx_logging(false).max_connections(1).min_connections(1).connect_timeout(Duration::from_secs(10));
+        let migrator = Database::connect(once).await?;
+        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 10000"] {
+            migrator.execute_unprepared(pragma).await?;
+        }
+        let migrated = Migrator::up(&migrator, None).await;
+        migrator.close().await.ok();
+        migrated?;
+    }
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DbBackend::Sqlite {
         for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 10000"] {
             db.execute_unprepared(pragma).await?;
         }
+    } else {
+        migrate(&db, url).await?;
     }
-    migrate(&db, url).await?;
     Ok(db)
 }
 
-/// Applies pending migrations. On PostgreSQL several replicas may start at
+/// Applies pending migrations on PostgreSQL, where several replicas may start at
 /// once: a session advisory lock, held on a connection of its own, lets one
 /// migrate while the others wait (and then find nothing to do).
 async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
-    }
     let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(1).min_connections(1).sqlx_logging(false);
     let lock = Database::connect(options).await?;
