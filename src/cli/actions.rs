@@ -312,5 +312,19 @@ pub(super) fn action_pairs(a: &pb::ScalingAction) -> Vec<(&'static str, String)>
     if !a.error.is_empty() {
         pairs.push(("error", a.error.clone()));
     }
+    if !a.resolution.is_empty() {
+        pairs.push(("resolution", a.resolution.clone()));
+    }
+    if let Some(b) = &a.belief {
+        let belief = format!(
+            "ROAS {:.2}x ({:.0}% interval {:.2}-{:.2}x), {:.0}% of revenue still unreported",
+            b.roas,
+            b.credible_level * 100.0,
+            b.low,
+            b.high,
+            b.unreported_share * 100.0
+        );
+        pairs.push(("estimate", belief));
+    }
     pairs
 }

@@ -116,6 +116,14 @@ pub(super) fn action(a: &pb::ScalingAction) -> Value {
         "execute_time": time(a.execute_time.as_ref()),
         "update_time": time(a.update_time.as_ref()),
         "cycle_id": a.cycle_id,
+        "resolution": a.resolution,
+        "belief": a.belief.as_ref().map(|b| json!({
+            "roas": b.roas,
+            "low": b.low,
+            "high": b.high,
+            "credible_level": b.credible_level,
+            "unreported_share": b.unreported_share,
+        })),
     })
 }
 
