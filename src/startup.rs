@@ -208,9 +208,8 @@ impl Application {
         server
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .layer(crate::grpc::metrics_layer::GrpcMetricsLayer::new(state.metrics.clone()))
-            .layer(crate::grpc::limits::RequestStatusLayer)
+            .layer(crate::grpc::limits::ResponseStatusLayer)
             .layer(crate::grpc::limits::RequestTimeoutLayer::new(self.limits.request_timeout))
-            .layer(crate::grpc::limits::StatusSizeLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

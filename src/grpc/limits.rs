@@ -44,25 +44,27 @@ pub const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
 /// code and the truncated message remain).
 pub const MAX_STATUS_DETAILS_BYTES: usize = 8 * 1024;
 
-/// Truncates oversized status headers of every response.
+/// Fixes up the status of every response: the codes of requests that could
+/// not be decoded or were too large (see [`recode_request_errors`]), then
+/// oversized status headers shortened (see [`bound_status_headers`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct StatusSizeLayer;
+pub struct ResponseStatusLayer;
 
-impl<S> tower::Layer<S> for StatusSizeLayer {
-    type Service = StatusSize<S>;
+impl<S> tower::Layer<S> for ResponseStatusLayer {
+    type Service = ResponseStatus<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        StatusSize { inner }
+        ResponseStatus { inner }
     }
 }
 
-/// The service of [`StatusSizeLayer`].
+/// The service of [`ResponseStatusLayer`].
 #[derive(Debug, Clone)]
-pub struct StatusSize<S> {
+pub struct ResponseStatus<S> {
     inner: S,
 }
 
-impl<S, B, R> tower::Service<http::Request<B>> for StatusSize<S>
+impl<S, B, R> tower::Service<http::Request<B>> for ResponseStatus<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
@@ -79,6 +81,7 @@ where
         let future = self.inner.call(request);
         Box::pin(async move {
             let mut response = future.await?;
+            recode_request_errors(response.headers_mut());
             bound_status_headers(response.headers_mut());
             Ok(response)
         })
@@ -108,57 +111,17 @@ fn bound_status_headers(headers: &mut http::HeaderMap) {
     }
 }
 
-/// Gives undecodable and over-size requests the codes gRPC's conventions
-/// use. tonic answers a request it cannot decode with INTERNAL (as if the
-/// server were broken) and one above the size limit with OUT_OF_RANGE; the
-/// caller's mistake is INVALID_ARGUMENT, a refused size RESOURCE_EXHAUSTED.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestStatusLayer;
-
-impl<S> tower::Layer<S> for RequestStatusLayer {
-    type Service = RequestStatus<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestStatus { inner }
-    }
-}
-
-/// The service of [`RequestStatusLayer`].
-#[derive(Debug, Clone)]
-pub struct RequestStatus<S> {
-    inner: S,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for RequestStatus<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = future.await?;
-            recode_request_errors(response.headers_mut());
-            Ok(response)
-        })
-    }
-}
-
 /// What tonic's server says when a request does not decode (prost's error,
 /// or a body that ends inside a message), and when it is above the limit.
 /// Our handlers never produce these texts, so a match is tonic's decoder.
 const UNDECODABLE_PREFIXES: [&str; 2] = ["failed to decode Protobuf message", "Unexpected EOF decoding stream"];
 const TOO_LARGE_PREFIX: &str = "Error, decoded message length too large";
 
-/// Rewrites the code of a decoding failure in a (trailers-only) response.
+/// Gives undecodable and over-size requests the codes gRPC's conventions
+/// use. tonic answers a request it cannot decode with INTERNAL (as if the
+/// server were broken) and one above the size limit with OUT_OF_RANGE; the
+/// caller's mistake is INVALID_ARGUMENT, a refused size RESOURCE_EXHAUSTED.
+/// This rewrites the code of such a (trailers-only) response.
 fn recode_request_errors(headers: &mut http::HeaderMap) {
     let code = headers.get("grpc-status").map(HeaderValue::as_bytes);
     let new_code = match code {

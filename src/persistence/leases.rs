@@ -56,8 +56,7 @@ pub fn liveness_name(instance: &str) -> String {
     format!("instance:{instance}")
 }
 
-/// Marks `instance` alive for `ttl` (inserting its row the first time). Old
-/// marks of instances gone for a day are removed on the way.
+/// Marks `instance` alive for `ttl` (inserting its row the first time).
 pub async fn mark_alive(db: &impl ConnectionTrait, instance: &str, ttl: TimeDelta) -> Result<()> {
     let now = Utc::now();
     let name = liveness_name(instance);
@@ -74,9 +73,14 @@ pub async fn mark_alive(db: &impl ConnectionTrait, instance: &str, ttl: TimeDelt
         )
         .exec_without_returning(db)
         .await?;
+    Ok(())
+}
+
+/// Removes the liveness marks of instances gone for a day.
+pub async fn forget_lapsed_instances(db: &impl ConnectionTrait) -> Result<()> {
     Leases::delete_many()
         .filter(Column::Name.starts_with("instance:"))
-        .filter(Column::ExpiresAt.lt(now - TimeDelta::days(1)))
+        .filter(Column::ExpiresAt.lt(Utc::now() - TimeDelta::days(1)))
         .exec(db)
         .await?;
     Ok(())

@@ -52,6 +52,7 @@ pub async fn hold(state: &AppState) -> Result<Alive> {
     let config = state.engine.leases;
     let ttl = TimeDelta::from_std(config.ttl).unwrap_or(TimeDelta::seconds(30));
     leases::mark_alive(&state.db, instance(), ttl).await?;
+    leases::forget_lapsed_instances(&state.db).await?;
     let db = state.db.clone();
     let renewer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(config.renew_every);
