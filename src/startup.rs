@@ -102,6 +102,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
             settings.engine.alert_budget_change_minor,
         ),
         metrics: crate::metrics::Metrics::new(),
+        lag_curves: Default::default(),
     };
     state.metrics.register_collector(Box::new(ScrapedCounters {
         platform: state.platform.clone(),

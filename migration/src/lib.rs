@@ -11,6 +11,7 @@ mod m20261205_000002_hourly_cell_index;
 mod m20261206_000001_action_resolution;
 mod m20261210_000001_rule_strategy;
 mod m20261211_000001_action_belief;
+mod m20261212_000001_reported_days;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_action_resolution::Migration),
             Box::new(m20261210_000001_rule_strategy::Migration),
             Box::new(m20261211_000001_action_belief::Migration),
+            Box::new(m20261212_000001_reported_days::Migration),
         ]
     }
 }

@@ -276,6 +276,29 @@ pub(super) fn learned(r: &pb::LearnOptimalHoursResponse) -> Value {
     })
 }
 
+/// `GetReportingLagResponse`.
+pub(super) fn reporting_lag(r: &pb::GetReportingLagResponse) -> Value {
+    json!({
+        "account_id": r.account_id,
+        "points": r.points.iter().map(|p| json!({
+            "hours_after": p.hours_after,
+            "reported_share": p.reported_share,
+            "prior_share": p.prior_share,
+        })).collect::<Vec<_>>(),
+        "fitted": r.fitted.as_ref().map(|f| json!({
+            "immediate_share": f.immediate_share,
+            "fast_split": f.fast_split,
+            "fast_mean_hours": f.fast_mean_hours,
+            "slow_mean_hours": f.slow_mean_hours,
+        })),
+        "days_observed": r.days_observed,
+        "readings_used": r.readings_used,
+        "prior_weight": r.prior_weight,
+        "oldest_reading_hours": r.oldest_reading_hours,
+        "computed_time": time(r.computed_time.as_ref()),
+    })
+}
+
 /// `WatchActionsResponse`.
 pub(super) fn watch_event(e: &pb::WatchActionsResponse) -> Value {
     json!({

@@ -35,6 +35,13 @@ pub enum TimeCommand {
         #[arg(long)]
         min_samples: Option<i32>,
     },
+    /// How an account's purchase revenue arrives after the spend: the
+    /// reporting-lag curve the marginal-ROAS strategy uses.
+    Lag {
+        /// Ad account (`act_...`).
+        #[arg(long)]
+        account: String,
+    },
 }
 
 /// An account and one of its campaigns.
@@ -74,6 +81,10 @@ pub(super) async fn run(ctx: &Ctx, command: TimeCommand) -> Result<Outcome, CliE
             };
             let resp = client.learn_optimal_hours(req).await?.into_inner();
             ctx.print(|| json::learned(&resp), || learned(&resp));
+        }
+        TimeCommand::Lag { account } => {
+            let resp = client.get_reporting_lag(pb::GetReportingLagRequest { account_id: account }).await?.into_inner();
+            ctx.print(|| json::reporting_lag(&resp), || lag(&resp));
         }
     }
     Ok(Outcome::Success)
@@ -168,6 +179,44 @@ fn learned(r: &pb::LearnOptimalHoursResponse) -> String {
     out
 }
 
+/// The curve as a chart of the share reported by each age, the prior beside it.
+fn lag(r: &pb::GetReportingLagResponse) -> String {
+    let rows: Vec<ChartRow> = r
+        .points
+        .iter()
+        .map(|p| ChartRow {
+            label: format!("{:>3} h", p.hours_after),
+            value: p.reported_share,
+            note: format!("{:>3.0}%  (prior {:>3.0}%)", 100.0 * p.reported_share, 100.0 * p.prior_share),
+        })
+        .collect();
+    let source = if r.days_observed == 0 {
+        "no day of readings yet: the prior".to_owned()
+    } else {
+        format!(
+            "learned from {} days ({} readings, the oldest {:.0} h after its day began)\nprior weight {:.0}%",
+            r.days_observed,
+            r.readings_used,
+            r.oldest_reading_hours,
+            100.0 * r.prior_weight
+        )
+    };
+    let mut out =
+        format!("{}: share of purchase revenue reported by hours after the hour of spend\n{source}\n\n", r.account_id);
+    out.push_str(&format::bar_chart(&rows, BAR_WIDTH));
+    if let Some(f) = &r.fitted {
+        out.push_str(&format!(
+            "\nfit: {:.0}% within the hour, then {:.0}% of the rest over about {:.0} h and {:.0}% over about {:.0} h\n",
+            100.0 * f.immediate_share,
+            100.0 * f.fast_split,
+            f.fast_mean_hours,
+            100.0 * (1.0 - f.fast_split),
+            f.slow_mean_hours
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +253,40 @@ mod tests {
     #[test]
     fn report_without_profile_says_so() {
         assert_eq!(report(&pb::GetTimeReportResponse::default()), "no profile learned for this campaign yet\n");
+    }
+
+    #[test]
+    fn lag_names_its_source_and_fits_a_terminal() {
+        let point =
+            |h: i32, share: f64, prior: f64| pb::LagPoint { hours_after: h, reported_share: share, prior_share: prior };
+        let r = pb::GetReportingLagResponse {
+            account_id: "act_1".into(),
+            points: vec![point(0, 0.2, 0.35), point(24, 0.7, 0.88), point(168, 1.0, 1.0)],
+            fitted: Some(pb::LagShape {
+                immediate_share: 0.2,
+                fast_split: 0.4,
+                fast_mean_hours: 5.0,
+                slow_mean_hours: 120.0,
+            }),
+            days_observed: 21,
+            readings_used: 252,
+            prior_weight: 0.25,
+            oldest_reading_hours: 191.0,
+            computed_time: None,
+        };
+        let text = lag(&r);
+        assert!(
+            text.contains(
+                "learned from 21 days (252 readings, the oldest 191 h after its day began)\nprior weight 25%"
+            )
+        );
+        assert!(text.contains(" 24 h"), "{text}");
+        assert!(text.contains(" 70%  (prior  88%)"), "{text}");
+        assert!(
+            text.contains("fit: 20% within the hour, then 40% of the rest over about 5 h and 60% over about 120 h")
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        let empty = lag(&pb::GetReportingLagResponse { account_id: "act_1".into(), ..Default::default() });
+        assert!(empty.contains("no day of readings yet: the prior"), "{empty}");
     }
 }

@@ -32,6 +32,7 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
     ("/autoscaler.v1.ApprovalsService/WatchActions", Role::Viewer),
     ("/autoscaler.v1.TimeOptimizationService/LearnOptimalHours", Role::Operator),
     ("/autoscaler.v1.TimeOptimizationService/GetTimeReport", Role::Viewer),
+    ("/autoscaler.v1.TimeOptimizationService/GetReportingLag", Role::Viewer),
     ("/autoscaler.v1.TimeOptimizationService/GetBudgetSchedule", Role::Viewer),
 ];
 

@@ -3,12 +3,13 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use crate::domain::ids::{AccountId, CampaignId};
+use crate::domain::strategy::LagCurve;
 use crate::domain::time_profile::{DEFAULT_MIN_SAMPLES, HourBudget};
 use crate::error::Error;
 use crate::pb::{self, time_optimization_service_server::TimeOptimizationService};
 use crate::persistence::profiles::StoredProfile;
-use crate::service::AppState;
 use crate::service::time_optimization::{self as time, MAX_MIN_SAMPLES};
+use crate::service::{AppState, reporting_lag};
 
 /// Implements `autoscaler.v1.TimeOptimizationService`.
 #[derive(Clone)]
@@ -117,4 +118,41 @@ impl TimeOptimizationService for TimeOptimizationApi {
             confidence: schedule.confidence,
         }))
     }
+
+    #[tracing::instrument(skip_all, fields(account_id = %request.get_ref().account_id))]
+    async fn get_reporting_lag(
+        &self,
+        request: Request<pb::GetReportingLagRequest>,
+    ) -> Result<Response<pb::GetReportingLagResponse>, Status> {
+        let account = AccountId::parse(&request.get_ref().account_id, "account_id")?;
+        let report = reporting_lag::report(&self.state, &account).await?;
+        let learned = &report.learned;
+        let prior = LagCurve::prior();
+        let shape = &learned.shape;
+        Ok(Response::new(pb::GetReportingLagResponse {
+            account_id: account.to_string(),
+            points: LAG_POINTS
+                .iter()
+                .map(|&h| pb::LagPoint {
+                    hours_after: h,
+                    reported_share: learned.curve.share(f64::from(h)),
+                    prior_share: prior.share(f64::from(h)),
+                })
+                .collect(),
+            fitted: Some(pb::LagShape {
+                immediate_share: shape.immediate,
+                fast_split: shape.fast_split,
+                fast_mean_hours: shape.fast_mean_hours,
+                slow_mean_hours: shape.slow_mean_hours,
+            }),
+            days_observed: learned.days_observed as i64,
+            readings_used: learned.readings_used as i64,
+            prior_weight: learned.prior_weight,
+            oldest_reading_hours: learned.oldest_reading_hours,
+            computed_time: Some(convert::timestamp(report.computed_at)),
+        }))
+    }
 }
+
+/// Ages at which the reporting-lag curve is shown, hours.
+const LAG_POINTS: [i32; 12] = [0, 1, 2, 3, 6, 12, 24, 48, 72, 96, 120, 168];

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod entity;
 pub mod history;
 pub mod hourly;
+pub mod lag_readings;
 pub mod leases;
 pub mod profiles;
 pub mod replay;

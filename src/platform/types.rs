@@ -193,6 +193,14 @@ pub enum InsightsWindow {
         /// Last day (inclusive).
         until: NaiveDate,
     },
+    /// The same days, one row per campaign and day (`time_increment=1`):
+    /// each past day as reported now.
+    Daily {
+        /// First day.
+        since: NaiveDate,
+        /// Last day (inclusive).
+        until: NaiveDate,
+    },
 }
 
 /// One change to send to the platform.

@@ -15,7 +15,7 @@ use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
 use crate::error::{Error, PlatformFailure, Result};
 use crate::persistence::snapshots::NewSnapshot;
-use crate::persistence::{actions, rules, snapshots};
+use crate::persistence::{actions, lag_readings, rules, snapshots};
 use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
 
 /// How an evaluation runs.
@@ -159,10 +159,7 @@ pub async fn evaluate_account(
     // learns from, and the spend that floors a scale-down.
     let today = now.with_timezone(&tz).date_naive();
     let mut insights: HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)> = HashMap::new();
-    // The marginal-ROAS strategy also reads yesterday as reported now.
-    let marginal_rules: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
-    let extra = marginal::wants_last_24_hours(&marginal_rules).then_some(marginal::YESTERDAY_WINDOW);
-    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]).chain(extra);
+    let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]);
     for window in windows {
         if insights.contains_key(&window) {
             continue;
@@ -182,9 +179,17 @@ pub async fn evaluate_account(
         .filter(|c| c.is_active())
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
+    // The marginal-ROAS strategy also reads the past week day by day, as
+    // reported now (one more paged read).
+    let rules_in_use: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
+    let recent = match marginal::recent_days_read(&rules_in_use, today) {
+        Some(query) => {
+            Some(state.platform.insights(account, &query).await.map_err(|e| platform_error(state, account, e))?)
+        }
+        None => None,
+    };
     let (today_days, today_rows) = &insights[&MetricsWindow::Today];
-    let last_24_hours = insights.get(&marginal::YESTERDAY_WINDOW).map(|(_, rows)| rows);
-    let strategy = marginal::plan(state, &planned, tz, now, today_rows, last_24_hours).await?;
+    let strategy = marginal::plan(state, &planned, tz, now, today_rows, recent.as_deref()).await?;
     let mut decided: Vec<Option<NewAction>> = vec![None; planned.len()];
     let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);
     for &index in &strategy.order {
@@ -255,6 +260,7 @@ pub async fn evaluate_account(
 
     let recorded = actions::insert_many(&state.db, &decided).await?;
     snapshots::insert_many(&state.db, &snapshot_rows).await?;
+    lag_readings::insert(&state.db, account.as_str(), &strategy.reported_days).await?;
     state.events.published();
     state.metrics.campaigns_evaluated.inc_by(recorded.len() as u64);
     state.metrics.observe_actions(&recorded);

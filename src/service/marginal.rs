@@ -1,9 +1,12 @@
 //! The marginal-ROAS strategy in the live engine: each campaign's daily
-//! history rebuilt from the cycle's stored `today` readings (the last reading
-//! of each day) plus the figures just read, then the pure estimate and plan of
+//! history rebuilt from the last week as reported now (one daily-breakdown
+//! read per account), older days from the cycle's stored `today` readings
+//! (the last reading of each day), counted by the account's learned
+//! reporting-lag curve; then the pure estimate and plan of
 //! [`crate::domain::strategy`]. The engine applies the proposals through the
 //! same step as the threshold table.
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
@@ -12,16 +15,21 @@ use super::AppState;
 use crate::domain::action::ActionType;
 use crate::domain::decision::Proposal;
 use crate::domain::ids::CampaignId;
-use crate::domain::rule::{MetricsWindow, RuleSettings, ScalingRule, Strategy};
+use crate::domain::rule::{RuleSettings, ScalingRule, Strategy};
 use crate::domain::strategy::{
-    Belief, CampaignHistory, DayExposure, LagCurve, PlanInput, estimate_account, lag::LAG_HORIZON_HOURS, plan_account,
+    Belief, CampaignHistory, DayExposure, LagCurve, LearnedLag, PlanInput, estimate_account, lag::LAG_HORIZON_HOURS,
+    plan_account,
 };
 use crate::error::Result;
+use crate::persistence::lag_readings::DayTotals;
 use crate::persistence::snapshots::{self, DayReading};
-use crate::platform::{CampaignPerformance, CampaignState};
+use crate::platform::{CampaignPerformance, CampaignState, InsightsWindow};
 
 /// Days of history the estimator reads (four half-lives at the default).
 const HISTORY_DAYS: u64 = 28;
+/// Past days re-read every cycle, as reported now: Meta's 7-day click window,
+/// after which a day's revenue is complete.
+pub(crate) const RECENT_DAYS: u64 = 7;
 
 /// The marginal strategy's proposals for an account and the order in which
 /// the engine should decide its campaigns.
@@ -36,6 +44,11 @@ pub(crate) struct MarginalPlan {
     /// campaigns in their order, then the plan's increases from the highest
     /// marginal return down, then its holds.
     pub order: Vec<usize>,
+    /// The re-read past days' totals over the planned campaigns, to store as
+    /// the lag curve's learning data.
+    pub reported_days: Vec<DayTotals>,
+    /// The reporting-lag curve the plan used.
+    pub lag: Option<Arc<LearnedLag>>,
 }
 
 /// The figures of one campaign-day as read at one moment.
@@ -70,8 +83,9 @@ pub(crate) struct Member {
     pub stored: HashMap<String, DayReading>,
     /// Today as read now.
     pub today: Option<Figures>,
-    /// Yesterday as reported now (the 24-hour window minus today), when read.
-    pub yesterday: Option<Figures>,
+    /// Past days as reported now, when read (they replace the stored
+    /// readings of the same days).
+    pub recent: HashMap<NaiveDate, Figures>,
 }
 
 /// Plans each group of members under its rule (pure): the proposals and
@@ -82,8 +96,9 @@ pub(crate) fn plan_members(
     day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>,
     today: NaiveDate,
     now: DateTime<Utc>,
+    lag: &LagCurve,
 ) -> (HashMap<usize, Proposal>, Vec<usize>) {
-    let (proposals, order, _) = plan_members_with_beliefs(groups, n, day_start, today, now);
+    let (proposals, order, _) = plan_members_with_beliefs(groups, n, day_start, today, now, lag);
     (proposals, order)
 }
 
@@ -96,14 +111,14 @@ pub(crate) fn plan_members_with_beliefs(
     day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>,
     today: NaiveDate,
     now: DateTime<Utc>,
+    lag: &LagCurve,
 ) -> (HashMap<usize, Proposal>, Vec<usize>, HashMap<usize, Belief>) {
-    let lag = LagCurve::prior();
     let mut believed = HashMap::new();
     let mut proposals = HashMap::new();
     let mut rank: HashMap<usize, (u8, f64)> = HashMap::new();
     for (rule, members) in groups {
         let histories: Vec<(CampaignHistory, i64)> =
-            members.iter().map(|m| history(&lag, day_start, now, today, m)).collect();
+            members.iter().map(|m| history(lag, day_start, now, today, m)).collect();
         let (_, beliefs) =
             estimate_account(&rule.marginal, &histories.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
         let inputs: Vec<PlanInput> = members
@@ -149,21 +164,51 @@ pub(crate) async fn plan(
     tz: Tz,
     now: DateTime<Utc>,
     today_rows: &HashMap<CampaignId, CampaignPerformance>,
-    last_24_hours: Option<&HashMap<CampaignId, CampaignPerformance>>,
+    recent_rows: Option<&[CampaignPerformance]>,
 ) -> Result<MarginalPlan> {
-    let mut out =
-        MarginalPlan { proposals: HashMap::new(), beliefs: HashMap::new(), order: (0..planned.len()).collect() };
+    let mut out = MarginalPlan {
+        proposals: HashMap::new(),
+        beliefs: HashMap::new(),
+        order: (0..planned.len()).collect(),
+        reported_days: Vec::new(),
+        lag: None,
+    };
     let marginal: Vec<usize> =
         (0..planned.len()).filter(|&i| planned[i].1.settings.strategy == Strategy::MarginalRoas).collect();
     let Some(&first) = marginal.first() else { return Ok(out) };
     let account = planned[first].1.account_id.as_str();
+    let today = now.with_timezone(&tz).date_naive();
+    // Past days as reported now, by campaign; their totals over the planned
+    // campaigns (the same campaigns as the cycle's "today" snapshots) are the
+    // lag curve's learning data.
+    let mut recent: HashMap<&str, HashMap<NaiveDate, Figures>> = HashMap::new();
+    let planned_ids: std::collections::HashSet<&str> = planned.iter().map(|(c, _)| c.campaign_id.as_str()).collect();
+    let mut totals: std::collections::BTreeMap<NaiveDate, DayTotals> = std::collections::BTreeMap::new();
+    for row in recent_rows.unwrap_or_default() {
+        let Ok(day) = NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d") else { continue };
+        if day >= today || row.date_stop != row.date_start || !planned_ids.contains(row.campaign_id.as_str()) {
+            continue;
+        }
+        recent.entry(row.campaign_id.as_str()).or_default().insert(day, Figures::from(row));
+        let t = totals.entry(day).or_insert_with(|| DayTotals {
+            day: day.to_string(),
+            taken_at: now,
+            spend_minor: 0,
+            revenue_minor: 0,
+            conversions: 0,
+        });
+        t.spend_minor = t.spend_minor.saturating_add(row.spend_minor);
+        t.revenue_minor = t.revenue_minor.saturating_add(row.revenue_minor);
+        t.conversions = t.conversions.saturating_add(row.conversions);
+    }
+    out.reported_days = totals.into_values().collect();
+    let lag = super::reporting_lag::for_account(state, account, tz, now).await?;
     let readings =
         snapshots::last_day_readings(&state.db, account, now - TimeDelta::days(HISTORY_DAYS as i64 + 1)).await?;
     let mut by_campaign: HashMap<String, HashMap<String, DayReading>> = HashMap::new();
     for r in readings {
         by_campaign.entry(r.campaign_id.clone()).or_default().insert(r.day.clone(), r);
     }
-    let today = now.with_timezone(&tz).date_naive();
     // One plan per marginal rule (an account rule and campaign rules may differ).
     let mut groups: Vec<(&RuleSettings, Vec<Member>)> = Vec::new();
     let mut group_of: HashMap<i64, usize> = HashMap::new();
@@ -173,19 +218,18 @@ pub(crate) async fn plan(
             groups.push((&rule.settings, Vec::new()));
             groups.len() - 1
         });
-        let today_now = today_rows.get(&campaign.campaign_id).map(Figures::from);
-        let window = last_24_hours.and_then(|w| w.get(&campaign.campaign_id)).map(Figures::from);
         groups[g].1.push(Member {
             index: i,
             budget: campaign.daily_budget_minor().unwrap_or(0),
             active: campaign.is_active(),
             stored: by_campaign.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
-            today: today_now,
-            yesterday: minus(window, today_now),
+            today: today_rows.get(&campaign.campaign_id).map(Figures::from),
+            recent: recent.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
         });
     }
     let (proposals, order, beliefs) =
-        plan_members_with_beliefs(&groups, planned.len(), &|d| day_start(tz, d), today, now);
+        plan_members_with_beliefs(&groups, planned.len(), &|d| day_start(tz, d), today, now, &lag.curve);
+    out.lag = Some(lag);
     out.proposals = proposals.into_iter().map(|(i, p)| (planned[i].0.campaign_id.clone(), p)).collect();
     out.beliefs = beliefs.into_iter().map(|(i, b)| (planned[i].0.campaign_id.clone(), b)).collect();
     out.order = order;
@@ -225,9 +269,9 @@ fn history(
         let key = day.to_string();
         let reading = m.stored.get(&key);
         let stored_budget = reading.map_or(budget, |r| r.daily_budget_minor);
-        let figures = match (back, m.today, m.yesterday) {
+        let figures = match (back, m.today, m.recent.get(&day)) {
             (0, Some(f), _) => Some((f, now, budget)),
-            (1, _, Some(f)) => Some((f, now, stored_budget)),
+            (1.., _, Some(f)) => Some((*f, now, stored_budget)),
             _ => reading.map(|r| {
                 let f = Figures {
                     spend_minor: r.spend_minor,
@@ -263,10 +307,12 @@ fn history(
     (CampaignHistory { current_budget_minor: budget, days }, impressions)
 }
 
-/// Whether any rule of `rules` needs the 24-hour window read for yesterday.
-pub(crate) fn wants_last_24_hours(rules: &[&ScalingRule]) -> bool {
-    rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas)
+/// The daily-breakdown read of the past week the strategy needs when any
+/// rule of `rules` uses it: each of the last [`RECENT_DAYS`] days before
+/// `today`, as reported now.
+pub(crate) fn recent_days_read(rules: &[&ScalingRule], today: NaiveDate) -> Option<InsightsWindow> {
+    rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas).then(|| InsightsWindow::Daily {
+        since: today.checked_sub_days(Days::new(RECENT_DAYS)).unwrap_or(today),
+        until: today.checked_sub_days(Days::new(1)).unwrap_or(today),
+    })
 }
-
-/// The window the strategy reads yesterday from.
-pub(crate) const YESTERDAY_WINDOW: MetricsWindow = MetricsWindow::Last24Hours;

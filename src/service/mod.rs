@@ -10,6 +10,7 @@ pub mod history;
 pub mod liveness;
 mod marginal;
 pub mod replay;
+pub mod reporting_lag;
 pub mod rules;
 pub mod scheduler;
 pub mod settings;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub alerts: crate::alerts::Alerts,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
+    /// Each account's reporting-lag curve, learned once per local day.
+    pub lag_curves: reporting_lag::LagCache,
 }
 
 /// Counts a failed platform call by account and kind, and converts it.

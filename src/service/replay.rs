@@ -17,6 +17,7 @@ use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
 use crate::domain::rule::{self, MetricsWindow, RuleSettings, ScalingRule, Strategy};
 use crate::domain::step::decide_proposed_step;
+use crate::domain::strategy::LagCurve;
 use crate::error::{Error, Result};
 use crate::persistence::replay::{self as store, StoredReading};
 use crate::persistence::rules;
@@ -205,6 +206,13 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
     }
     let any_marginal = rules.iter().any(|r| r.settings.enabled && r.settings.strategy == Strategy::MarginalRoas);
     let offset = if any_marginal { day_offset(&today) } else { TimeDelta::zero() };
+    // The reporting-lag curve as the engine knew it when the period began.
+    let lag = if any_marginal {
+        let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() + offset);
+        super::reporting_lag::learn_before(state, account, &start, req.start).await?.curve
+    } else {
+        LagCurve::prior()
+    };
     // Decision moments: every distinct reading time in the period, in order;
     // within one, campaigns in the order the engine decided them (row id).
     let mut steps: BTreeMap<DateTime<Utc>, Vec<&StoredReading>> = BTreeMap::new();
@@ -246,7 +254,7 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
         );
         // The marginal-ROAS strategy plans the account at this moment, as the engine does.
         let (proposals, plan_order) = if any_marginal {
-            marginal_plan(&order, &by_campaign, &rules, &tracked, &today, offset, now)
+            marginal_plan(&order, &by_campaign, &rules, &tracked, &today, offset, now, &lag)
         } else {
             (HashMap::new(), (0..order.len()).collect())
         };
@@ -552,7 +560,9 @@ fn day_offset(today: &TodayIndex<'_>) -> TimeDelta {
 
 /// The marginal-ROAS plan of one decision moment: each campaign under such a
 /// rule with the replay's own budget and pause state, its earlier days from
-/// the stored readings up to this moment, today and yesterday as read now.
+/// the stored readings up to this moment, today and yesterday as read now
+/// (the re-read week before it is not stored per campaign).
+#[allow(clippy::too_many_arguments)]
 fn marginal_plan(
     order: &[&str],
     by_campaign: &HashMap<&str, Vec<&StoredReading>>,
@@ -561,6 +571,7 @@ fn marginal_plan(
     today: &TodayIndex<'_>,
     offset: TimeDelta,
     now: DateTime<Utc>,
+    lag: &LagCurve,
 ) -> (HashMap<usize, Proposal>, Vec<usize>) {
     let mut groups: Vec<(&RuleSettings, Vec<Member>)> = Vec::new();
     let mut group_of: HashMap<i64, usize> = HashMap::new();
@@ -620,10 +631,13 @@ fn marginal_plan(
             active: today_row.status == "ACTIVE" && !t.is_some_and(|t| t.paused),
             stored,
             today: now_today,
-            yesterday: marginal::minus(window.map(|w| figures(&w.metrics)), now_today),
+            recent: marginal::minus(window.map(|w| figures(&w.metrics)), now_today)
+                .and_then(|f| Some((day.checked_sub_days(Days::new(1))?, f)))
+                .into_iter()
+                .collect(),
         });
     }
     let Some(local_today) = local_today else { return (HashMap::new(), (0..order.len()).collect()) };
     let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() + offset);
-    marginal::plan_members(&groups, order.len(), &start, local_today, now)
+    marginal::plan_members(&groups, order.len(), &start, local_today, now, lag)
 }

@@ -17,7 +17,10 @@ use crate::domain::action::{ActionStatus, ActionType};
 use crate::domain::decision::{Decision, Metrics, Outcome, check_account_cap};
 use crate::domain::rule::{MetricsWindow, RuleSettings};
 use crate::domain::step::{StepInputs, decide_proposed_step, decide_step};
-use crate::domain::strategy::{CampaignHistory, DayExposure, LagCurve, PlanInput, estimate_account, plan_account};
+use crate::domain::strategy::lag_learn::DayReading;
+use crate::domain::strategy::{
+    CampaignHistory, DayExposure, LagCurve, ObservedDay, PlanInput, estimate_account, learn_lag, plan_account,
+};
 use crate::domain::time_profile::{self, CellSums, HOURS, Metric, ScheduleBounds, WEEKDAYS};
 
 /// The simulated accounts' currency.
@@ -169,6 +172,10 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
     let mut out = PolicyRun { daily_profit_minor: vec![0; days], ..Default::default() };
     let mut next_action_id = 1_i64;
     let accounts = account_ranges(market);
+    // The marginal strategy's readings of each account-day (today hourly,
+    // the past week re-read every hour), and each account's learned curve.
+    let mut observed: Vec<Vec<ObservedDay>> = vec![vec![ObservedDay::default(); days]; accounts.len()];
+    let mut lags: Vec<LagCurve> = vec![LagCurve::prior(); accounts.len()];
 
     for t in 0..hours {
         let (day, hour) = (t / 24, t % 24);
@@ -241,13 +248,18 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
         if let Driver::Marginal { rule, approval_delay_hours } = driver
             && day >= WARMUP_DAYS
         {
-            let lag = LagCurve::prior();
-            for range in &accounts {
+            for (k, range) in accounts.iter().enumerate() {
+                record_readings(&states[range.clone()], &mut observed[k], t);
+                if hour == 0 {
+                    // As the engine does at the first cycle of each local day.
+                    let first = day.saturating_sub(LAG_LEARNING_DAYS);
+                    lags[k] = learn_lag(&observed[k][first..day]).curve;
+                }
                 settle_approvals(&mut states[range.clone()], rule, t, now, &mut out);
                 decide_marginal(
                     &mut states[range.clone()],
                     rule,
-                    &lag,
+                    &lags[k],
                     t,
                     approval_delay_hours,
                     &mut next_action_id,
@@ -440,6 +452,25 @@ fn relearn(states: &mut [State], day: usize, pacing: &[f64; 24]) {
 
 /// Days of history the marginal strategy reads (four half-lives).
 const HISTORY_DAYS: usize = 28;
+/// Past days the marginal strategy re-reads every hour (the engine's week).
+const RECENT_DAYS: usize = 7;
+/// Days of readings the lag curve is learned from (the engine's).
+const LAG_LEARNING_DAYS: usize = 35;
+
+/// One hour's readings of an account: today so far and each re-read day,
+/// summed over its campaigns, as the engine stores them.
+fn record_readings(states: &[State], observed: &mut [ObservedDay], t: usize) {
+    let day = t / 24;
+    for d in day.saturating_sub(RECENT_DAYS)..=day.min(observed.len().saturating_sub(1)) {
+        let (spend, revenue) =
+            states.iter().fold((0_i64, 0_i64), |(s, r), st| (s + st.spend[d], r + st.revenue_seen[d]));
+        observed[d].readings.push(DayReading {
+            hours_since_start: (t - d * 24) as f64,
+            spend_minor: spend,
+            revenue_minor: revenue,
+        });
+    }
+}
 
 /// One account's hour under the marginal-ROAS strategy: estimate every active
 /// campaign from what the platform shows now, plan the account, and apply the

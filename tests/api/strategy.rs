@@ -290,3 +290,64 @@ async fn a_replay_plans_a_marginal_rule_like_the_live_engine() {
         assert!(resp.decisions.iter().all(|d| d.action_type != autoscaler::pb::ActionType::Pause as i32));
     }
 }
+
+#[tokio::test]
+async fn the_reporting_lag_is_learned_from_stored_readings_and_shown() {
+    use autoscaler::pb::GetReportingLagRequest;
+    use autoscaler::persistence::lag_readings::{self, DayTotals};
+    use chrono::{NaiveTime, TimeDelta, Utc};
+    for backend in backends() {
+        let sandbox = sandbox();
+        let (app, _running) = spawn_with(backend, &sandbox, DomainStrategy::MarginalRoas).await;
+        let mut time = app.time.clone();
+        let ask = |account: &str| GetReportingLagRequest { account_id: account.into() };
+
+        // Before any reading: the prior, and it says so.
+        let prior = time.get_reporting_lag(ask(ACCOUNT)).await.expect("lag").into_inner();
+        assert_eq!((prior.days_observed, prior.prior_weight), (0, 1.0), "{prior:?}");
+        assert_eq!(prior.points.len(), 12);
+        assert!(prior.points.iter().all(|p| (p.reported_share - p.prior_share).abs() < 1e-12), "{prior:?}");
+        assert_eq!(prior.points.last().map(|p| (p.hours_after, p.reported_share)), Some((168, 1.0)));
+
+        // A cycle under a marginal rule re-reads the past week: one row per day.
+        let before_cycle = Utc::now() - TimeDelta::seconds(1);
+        let req = EvaluateCampaignsRequest { account_id: ACCOUNT.into(), campaign_ids: Vec::new(), dry_run: false };
+        app.autoscaler.clone().evaluate_campaigns(req).await.expect("evaluated");
+        let stored = lag_readings::since(&app.state.db, ACCOUNT, before_cycle).await.expect("readings");
+        let days: std::collections::BTreeSet<&str> = stored.iter().map(|r| r.day.as_str()).collect();
+        assert_eq!(days.len(), 8, "today and the seven days before it: {stored:?}");
+
+        // Three weeks (before the re-read week) whose revenue was all reported
+        // within the hour: read at 6, 12 and 18 h, and after the day.
+        let tz: chrono_tz::Tz = "America/New_York".parse().expect("tz");
+        let today = Utc::now().with_timezone(&tz).date_naive();
+        let mut rows = Vec::new();
+        for back in 9..30 {
+            let day = today - TimeDelta::days(back);
+            let start = day.and_time(NaiveTime::MIN).and_local_timezone(tz).earliest().expect("midnight").to_utc();
+            for hours in [6, 12, 18, 30, 60] {
+                let spend = 24_000 * hours.min(24) / 24;
+                rows.push(DayTotals {
+                    day: day.to_string(),
+                    taken_at: start + TimeDelta::hours(hours),
+                    spend_minor: spend,
+                    revenue_minor: 3 * spend,
+                    conversions: spend / 1_000,
+                });
+            }
+        }
+        lag_readings::insert(&app.state.db, ACCOUNT, &rows).await.expect("stored");
+        let learned = time.get_reporting_lag(ask(ACCOUNT)).await.expect("lag").into_inner();
+        assert!(learned.days_observed >= 21, "{learned:?}");
+        assert!((learned.prior_weight - 7.0 / (7.0 + learned.days_observed as f64)).abs() < 1e-9);
+        assert!(learned.fitted.as_ref().is_some_and(|f| f.immediate_share >= 0.85), "{learned:?}");
+        let first = &learned.points[0];
+        assert!(first.reported_share > first.prior_share + 0.3, "{learned:?}");
+
+        // Bad and unknown accounts.
+        let bad = time.get_reporting_lag(ask("123")).await.expect_err("invalid");
+        assert_eq!(violated_field(&bad), "account_id");
+        let unknown = time.get_reporting_lag(ask("act_999")).await.expect_err("unknown");
+        assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    }
+}

@@ -13,6 +13,7 @@
 pub mod allocate;
 pub mod estimate;
 pub mod lag;
+pub mod lag_learn;
 pub(crate) mod stats;
 #[cfg(test)]
 mod tests;
@@ -20,3 +21,4 @@ mod tests;
 pub use allocate::{CampaignPlan, PlanInput, plan_account};
 pub use estimate::{AccountPrior, Belief, CampaignHistory, DayExposure, estimate_account};
 pub use lag::LagCurve;
+pub use lag_learn::{LagShape, LearnedLag, ObservedDay, learn as learn_lag};

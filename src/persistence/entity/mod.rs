@@ -5,6 +5,7 @@ pub mod cycle_run;
 pub mod lease;
 pub mod optimal_hour_profile;
 pub mod performance_snapshot;
+pub mod reported_day;
 pub mod scaling_action;
 pub mod scaling_rule;
 pub mod time_ingest_mark;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -167,7 +168,8 @@ impl MetaClient {
     }
 
     /// Campaign-level performance over `window`, in one paged insights request
-    /// for the whole account. Campaigns without delivery have no row.
+    /// for the whole account (one row per campaign, or per campaign and day
+    /// for [`InsightsWindow::Daily`]). Campaigns without delivery have no row.
     pub async fn insights(
         &self,
         account: &AccountId,
@@ -175,12 +177,17 @@ impl MetaClient {
     ) -> Result<Vec<CampaignPerformance>, PlatformError> {
         let mut query = self.edge_query(wire::INSIGHTS_FIELDS);
         query.push(("level".into(), "campaign".into()));
-        query.push(match window {
-            InsightsWindow::Preset(preset) => ("date_preset".into(), preset.clone()),
-            InsightsWindow::Range { since, until } => {
-                ("time_range".into(), json!({"since": since.to_string(), "until": until.to_string()}).to_string())
+        let range = |since: &NaiveDate, until: &NaiveDate| {
+            ("time_range".into(), json!({"since": since.to_string(), "until": until.to_string()}).to_string())
+        };
+        match window {
+            InsightsWindow::Preset(preset) => query.push(("date_preset".into(), preset.clone())),
+            InsightsWindow::Range { since, until } => query.push(range(since, until)),
+            InsightsWindow::Daily { since, until } => {
+                query.push(range(since, until));
+                query.push(("time_increment".into(), "1".into()));
             }
-        });
+        }
         let path = format!("{}/insights", account.as_str());
         let rows: Vec<wire::InsightsRow> = self.inner.get_paged(account.as_str(), &path, query).await?;
         // Rows carry account_currency; only ask the account when one does not.

@@ -90,21 +90,31 @@ pub(super) fn insights(state: &mut State, base: &Url, req: &GraphRequest, accoun
         Err(message) => return invalid(state, None, message, Some(account)),
     };
     let want = Wanted::new(req, &["impressions", "spend"]);
-    let slots = hours(tz, since, until, now);
+    // `time_increment=1`: one row per campaign and day (Meta's other
+    // increments are not served).
+    let periods: Vec<(NaiveDate, NaiveDate)> = match req.param("time_increment") {
+        None | Some("all_days") => vec![(since, until)],
+        Some("1") => since.iter_days().take_while(|d| *d <= until).map(|d| (d, d)).collect(),
+        Some(_) => {
+            return invalid(state, None, "(#100) The sandbox serves time_increment=1 or all_days only", Some(account));
+        }
+    };
+    let periods: Vec<(Vec<_>, String, String)> =
+        periods.into_iter().map(|(from, to)| (hours(tz, from, to, now), from.to_string(), to.to_string())).collect();
     let a = &state.accounts[account];
-    let (date_start, date_stop) = (since.to_string(), until.to_string());
     let rows: Vec<InsightsRow<'_>> = a.campaigns[bounds.0..bounds.1]
         .iter()
-        .filter_map(|c| {
-            let f = c.figures(state.seed, &slots);
+        .flat_map(|c| periods.iter().map(move |period| (c, period)))
+        .filter_map(|(c, (slots, date_start, date_stop))| {
+            let f = c.figures(state.seed, slots);
             // Meta has no row for a campaign that did not deliver.
             (f.impressions > 0 || f.spend_minor > 0).then(|| InsightsRow {
                 campaign_id: want.get("campaign_id", || c.id.as_str()),
                 campaign_name: want.get("campaign_name", || c.name.as_str()),
                 account_id: want.get("account_id", || a.bare_id()),
                 account_currency: want.get("account_currency", || a.currency.as_str()),
-                date_start: &date_start,
-                date_stop: &date_stop,
+                date_start,
+                date_stop,
                 ..InsightsRow::metrics(&f, a.offset, &want)
             })
         })
