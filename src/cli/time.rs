@@ -206,7 +206,7 @@ fn lag(r: &pb::GetReportingLagResponse) -> String {
     out.push_str(&format::bar_chart(&rows, BAR_WIDTH));
     if let Some(f) = &r.fitted {
         out.push_str(&format!(
-            "\nfit: {:.0}% within the hour, then {:.0}% of the rest over about {:.0} h and {:.0}% over about {:.0} h\n",
+            "\nfit: {:.0}% within the hour; of the rest {:.0}% over ~{:.0} h, {:.0}% over ~{:.0} h\n",
             100.0 * f.immediate_share,
             100.0 * f.fast_split,
             f.fast_mean_hours,
