@@ -282,9 +282,7 @@ mod tests {
         );
         assert!(text.contains(" 24 h"), "{text}");
         assert!(text.contains(" 70%  (prior  88%)"), "{text}");
-        assert!(
-            text.contains("fit: 20% within the hour, then 40% of the rest over about 5 h and 60% over about 120 h")
-        );
+        assert!(text.contains("fit: 20% within the hour; of the rest 40% over ~5 h, 60% over ~120 h"), "{text}");
         assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
         let empty = lag(&pb::GetReportingLagResponse { account_id: "act_1".into(), ..Default::default() });
         assert!(empty.contains("no day of readings yet: the prior"), "{empty}");
