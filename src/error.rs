@@ -146,6 +146,18 @@ impl Error {
     }
 }
 
+impl From<crate::domain::invalid::Invalid> for Error {
+    fn from(e: crate::domain::invalid::Invalid) -> Self {
+        Self::InvalidArgument { field: e.field, reason: e.reason }
+    }
+}
+
+impl From<crate::domain::invalid::Invalid> for Status {
+    fn from(e: crate::domain::invalid::Invalid) -> Self {
+        Error::from(e).into()
+    }
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match &err {

@@ -22,6 +22,8 @@ const RULES: &[(&str, &[&str])] = &[
             "simulation",
             "auth",
             "telemetry",
+            // The service's error knows tonic and SeaORM; the domain has its own.
+            "error",
         ],
     ),
     ("persistence", &["service", "grpc", "cli", "startup", "config", "platform", "metrics", "alerts", "simulation"]),

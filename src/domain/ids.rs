@@ -1,7 +1,7 @@
 //! Validated identifiers of ad accounts and campaigns.
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::domain::invalid::{Invalid, Result};
 
 /// An ad account id in Meta's path form, `act_<digits>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -11,9 +11,9 @@ impl AccountId {
     /// Parses `act_<digits>` (1 to 32 digits); `field` names the input in errors.
     pub fn parse(raw: &str, field: &str) -> Result<Self> {
         let digits =
-            raw.strip_prefix("act_").ok_or_else(|| Error::invalid(field, "must be \"act_\" followed by digits"))?;
+            raw.strip_prefix("act_").ok_or_else(|| Invalid::new(field, "must be \"act_\" followed by digits"))?;
         if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::invalid(field, "must be \"act_\" followed by 1 to 32 digits"));
+            return Err(Invalid::new(field, "must be \"act_\" followed by 1 to 32 digits"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -38,7 +38,7 @@ impl CampaignId {
     /// Parses 1 to 32 digits; `field` names the input in errors.
     pub fn parse(raw: &str, field: &str) -> Result<Self> {
         if raw.is_empty() || raw.len() > 32 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::invalid(field, "must be 1 to 32 digits"));
+            return Err(Invalid::new(field, "must be 1 to 32 digits"));
         }
         Ok(Self(raw.to_owned()))
     }

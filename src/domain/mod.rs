@@ -3,6 +3,7 @@
 pub mod action;
 pub mod decision;
 pub mod ids;
+pub mod invalid;
 pub mod money;
 pub mod rule;
 pub mod step;

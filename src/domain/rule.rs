@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::ids::{AccountId, CampaignId};
-use crate::error::{Error, Result};
+use crate::domain::invalid::{Invalid, Result};
 
 /// Longest rule name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -189,32 +189,32 @@ impl MarginalSettings {
             ("marginal_pause_evidence", self.pause_evidence),
         ] {
             if !value.is_finite() {
-                return Err(Error::invalid(field, "must be a finite number"));
+                return Err(Invalid::new(field, "must be a finite number"));
             }
         }
         if !(self.max_step_percent > 0.0 && self.max_step_percent <= 100.0) {
-            return Err(Error::invalid("marginal_max_step_percent", "must be above 0 and at most 100"));
+            return Err(Invalid::new("marginal_max_step_percent", "must be above 0 and at most 100"));
         }
         if !(self.min_move_percent >= 0.0 && self.min_move_percent < self.max_step_percent) {
-            return Err(Error::invalid("marginal_min_move_percent", "must be at least 0 and below the max step"));
+            return Err(Invalid::new("marginal_min_move_percent", "must be at least 0 and below the max step"));
         }
         if !(0.5..=90.0).contains(&self.half_life_days) {
-            return Err(Error::invalid("marginal_half_life_days", "must be between 0.5 and 90 days"));
+            return Err(Invalid::new("marginal_half_life_days", "must be between 0.5 and 90 days"));
         }
         if !(0.5..=0.999).contains(&self.credible_level) {
-            return Err(Error::invalid("marginal_credible_level", "must be between 0.5 and 0.999"));
+            return Err(Invalid::new("marginal_credible_level", "must be between 0.5 and 0.999"));
         }
         if !(self.elasticity_low > 0.0 && self.elasticity_low < 1.0) {
-            return Err(Error::invalid("marginal_elasticity_low", "must be above 0 and below 1"));
+            return Err(Invalid::new("marginal_elasticity_low", "must be above 0 and below 1"));
         }
         if !(self.elasticity_high >= self.elasticity_low && self.elasticity_high < 1.0) {
-            return Err(Error::invalid(
+            return Err(Invalid::new(
                 "marginal_elasticity_high",
                 "must be at least marginal_elasticity_low and below 1",
             ));
         }
         if !(0.5..=0.9999).contains(&self.pause_evidence) {
-            return Err(Error::invalid("marginal_pause_evidence", "must be between 0.5 and 0.9999"));
+            return Err(Invalid::new("marginal_pause_evidence", "must be between 0.5 and 0.9999"));
         }
         Ok(())
     }
@@ -257,13 +257,13 @@ impl RuleSettings {
     pub fn validate(&self) -> Result<()> {
         let name_chars = self.name.trim().chars().count();
         if name_chars == 0 {
-            return Err(Error::invalid("name", "must not be empty"));
+            return Err(Invalid::new("name", "must not be empty"));
         }
         if self.name.chars().count() > MAX_NAME_CHARS {
-            return Err(Error::invalid("name", format!("must be at most {MAX_NAME_CHARS} characters")));
+            return Err(Invalid::new("name", format!("must be at most {MAX_NAME_CHARS} characters")));
         }
         if self.name.chars().any(char::is_control) {
-            return Err(Error::invalid("name", "must not contain control characters"));
+            return Err(Invalid::new("name", "must not contain control characters"));
         }
         for (field, value) in [
             ("roas_scale_up_aggressive", self.roas_scale_up_aggressive),
@@ -276,45 +276,45 @@ impl RuleSettings {
             ("multiplier_down", self.multiplier_down),
         ] {
             if !value.is_finite() {
-                return Err(Error::invalid(field, "must be a finite number"));
+                return Err(Invalid::new(field, "must be a finite number"));
             }
             if value < 0.0 {
-                return Err(Error::invalid(field, "must not be negative"));
+                return Err(Invalid::new(field, "must not be negative"));
             }
         }
         if self.ctr_scale_up_aggressive_percent > 100.0 {
-            return Err(Error::invalid("ctr_scale_up_aggressive_percent", "is a percentage: at most 100"));
+            return Err(Invalid::new("ctr_scale_up_aggressive_percent", "is a percentage: at most 100"));
         }
         if self.roas_pause >= self.roas_scale_down {
-            return Err(Error::invalid("roas_pause", "must be below roas_scale_down"));
+            return Err(Invalid::new("roas_pause", "must be below roas_scale_down"));
         }
         if self.roas_scale_down > self.roas_scale_up {
-            return Err(Error::invalid("roas_scale_down", "must be at most roas_scale_up"));
+            return Err(Invalid::new("roas_scale_down", "must be at most roas_scale_up"));
         }
         if self.roas_scale_up > self.roas_scale_up_aggressive {
-            return Err(Error::invalid("roas_scale_up", "must be at most roas_scale_up_aggressive"));
+            return Err(Invalid::new("roas_scale_up", "must be at most roas_scale_up_aggressive"));
         }
         // Multipliers above 10 are never intended and would defeat the limits' purpose.
         for (field, value) in
             [("multiplier_aggressive_up", self.multiplier_aggressive_up), ("multiplier_up", self.multiplier_up)]
         {
             if value <= 1.0 || value > 10.0 {
-                return Err(Error::invalid(field, "must be above 1 (a scale-up) and at most 10"));
+                return Err(Invalid::new(field, "must be above 1 (a scale-up) and at most 10"));
             }
         }
         if self.multiplier_down <= 0.0 || self.multiplier_down >= 1.0 {
-            return Err(Error::invalid("multiplier_down", "must be between 0 and 1 (a scale-down)"));
+            return Err(Invalid::new("multiplier_down", "must be between 0 and 1 (a scale-down)"));
         }
         if self.min_impressions < 0 {
-            return Err(Error::invalid("min_impressions", "must not be negative"));
+            return Err(Invalid::new("min_impressions", "must not be negative"));
         }
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(Error::invalid("currency", "must be a 3-letter ISO 4217 code such as \"USD\""));
+            return Err(Invalid::new("currency", "must be a 3-letter ISO 4217 code such as \"USD\""));
         }
         // Three capitals are not enough: a made-up code (`USS`) would never
         // match an account's currency and would silently hold every change.
         if !crate::domain::money::is_known_currency(&self.currency) {
-            return Err(Error::invalid("currency", "is not an ISO 4217 currency an ad account can use"));
+            return Err(Invalid::new("currency", "is not an ISO 4217 currency an ad account can use"));
         }
         for (field, value) in [
             ("min_daily_budget_minor", self.min_daily_budget_minor),
@@ -324,21 +324,21 @@ impl RuleSettings {
             ("auto_approve_up_to_minor", self.auto_approve_up_to_minor),
         ] {
             if value < 0 {
-                return Err(Error::invalid(field, "must not be negative"));
+                return Err(Invalid::new(field, "must not be negative"));
             }
             if value > MAX_AMOUNT_MINOR {
-                return Err(Error::invalid(field, format!("must be at most {MAX_AMOUNT_MINOR}")));
+                return Err(Invalid::new(field, format!("must be at most {MAX_AMOUNT_MINOR}")));
             }
         }
         if self.min_daily_budget_minor > self.max_daily_budget_minor {
-            return Err(Error::invalid("min_daily_budget_minor", "must not exceed max_daily_budget_minor"));
+            return Err(Invalid::new("min_daily_budget_minor", "must not exceed max_daily_budget_minor"));
         }
         if self.max_daily_budget_minor == 0 {
-            return Err(Error::invalid("max_daily_budget_minor", "must be above 0"));
+            return Err(Invalid::new("max_daily_budget_minor", "must be above 0"));
         }
         let cooldown = self.cooldown.num_seconds();
         if self.cooldown < TimeDelta::zero() || cooldown > MAX_COOLDOWN_SECONDS {
-            return Err(Error::invalid("cooldown", "must be between 0 and 30 days"));
+            return Err(Invalid::new("cooldown", "must be between 0 and 30 days"));
         }
         self.marginal.validate()
     }
@@ -407,7 +407,7 @@ mod tests {
 
     fn field_of(s: &RuleSettings) -> String {
         match s.validate() {
-            Err(Error::InvalidArgument { field, .. }) => field,
+            Err(Invalid { field, .. }) => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
     }

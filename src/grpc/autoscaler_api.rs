@@ -236,7 +236,7 @@ fn replay_request(req: pb::ReplayRulesRequest) -> Result<replay::ReplayRequest, 
             if settings.name.trim().is_empty() {
                 settings.name = "Candidate".into();
             }
-            settings.validate().map_err(convert::within("candidate_rule"))?;
+            settings.validate().map_err(Error::from).map_err(convert::within("candidate_rule"))?;
             Some((settings, campaign))
         }
     };
@@ -247,7 +247,7 @@ fn replay_request(req: pb::ReplayRulesRequest) -> Result<replay::ReplayRequest, 
         .campaign_ids
         .iter()
         .enumerate()
-        .map(|(i, raw)| CampaignId::parse(raw, &format!("campaign_ids[{i}]")))
+        .map(|(i, raw)| CampaignId::parse(raw, &format!("campaign_ids[{i}]")).map_err(Error::from))
         .collect::<Result<Vec<_>, Error>>()?;
     let approval = match pb::ReplayApprovalMode::try_from(req.approval_mode)
         .map_err(|_| Error::invalid("approval_mode", "unknown value"))?

@@ -162,7 +162,7 @@ pub async fn accounts_with_enabled_rules(db: &impl ConnectionTrait) -> Result<Ve
         .into_tuple()
         .all(db)
         .await?;
-    raw.iter().map(|a| AccountId::parse(a, "account_id")).collect()
+    raw.iter().map(|a| AccountId::parse(a, "account_id").map_err(Error::from)).collect()
 }
 
 /// Replaces a rule's settings (already validated by the caller's merge).
