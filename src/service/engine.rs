@@ -179,17 +179,11 @@ pub async fn evaluate_account(
         .filter(|c| c.is_active())
         .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
 
-    // The marginal-ROAS strategy also reads the past week day by day, as
-    // reported now (one more paged read).
+    // The marginal-ROAS strategy also re-reads the past week day by day.
     let rules_in_use: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
-    let recent = match marginal::recent_days_read(&rules_in_use, today) {
-        Some(query) => {
-            Some(state.platform.insights(account, &query).await.map_err(|e| platform_error(state, account, e))?)
-        }
-        None => None,
-    };
+    let recent = marginal::read_recent(state, account, &rules_in_use, today, now).await?;
     let (today_days, today_rows) = &insights[&MetricsWindow::Today];
-    let strategy = marginal::plan(state, &planned, tz, now, today_rows, recent.as_deref()).await?;
+    let strategy = marginal::plan(state, &planned, tz, now, today_rows, recent.as_ref()).await?;
     let mut decided: Vec<Option<NewAction>> = vec![None; planned.len()];
     let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);
     for &index in &strategy.order {

@@ -1,10 +1,10 @@
 //! The marginal-ROAS strategy in the live engine: each campaign's daily
-//! history rebuilt from the last week as reported now (one daily-breakdown
-//! read per account), older days from the cycle's stored `today` readings
-//! (the last reading of each day), counted by the account's learned
-//! reporting-lag curve; then the pure estimate and plan of
-//! [`crate::domain::strategy`]. The engine applies the proposals through the
-//! same step as the threshold table.
+//! history rebuilt from yesterday as reported now and the rest of the past
+//! week as re-read at the account's first cycle of the day (daily-breakdown
+//! reads), older days from the cycle's stored `today` readings (the last
+//! reading of each day), counted by the account's learned reporting-lag
+//! curve; then the pure estimate and plan of [`crate::domain::strategy`]. The
+//! engine applies the proposals through the same step as the threshold table.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -83,9 +83,9 @@ pub(crate) struct Member {
     pub stored: HashMap<String, DayReading>,
     /// Today as read now.
     pub today: Option<Figures>,
-    /// Past days as reported now, when read (they replace the stored
-    /// readings of the same days).
-    pub recent: HashMap<NaiveDate, Figures>,
+    /// Past days as re-read and when (they replace the stored readings of
+    /// the same days).
+    pub recent: HashMap<NaiveDate, (Figures, DateTime<Utc>)>,
 }
 
 /// Plans each group of members under its rule (pure): the proposals and
@@ -164,7 +164,7 @@ pub(crate) async fn plan(
     tz: Tz,
     now: DateTime<Utc>,
     today_rows: &HashMap<CampaignId, CampaignPerformance>,
-    recent_rows: Option<&[CampaignPerformance]>,
+    recent: Option<&RecentDays>,
 ) -> Result<MarginalPlan> {
     let mut out = MarginalPlan {
         proposals: HashMap::new(),
@@ -178,28 +178,34 @@ pub(crate) async fn plan(
     let Some(&first) = marginal.first() else { return Ok(out) };
     let account = planned[first].1.account_id.as_str();
     let today = now.with_timezone(&tz).date_naive();
-    // Past days as reported now, by campaign; their totals over the planned
-    // campaigns (the same campaigns as the cycle's "today" snapshots) are the
-    // lag curve's learning data.
-    let mut recent: HashMap<&str, HashMap<NaiveDate, Figures>> = HashMap::new();
+    // Past days as re-read, by campaign; the totals of the days read in this
+    // cycle over the planned campaigns (the same campaigns as the cycle's
+    // "today" snapshots) are the lag curve's learning data.
+    let mut by_day: HashMap<&str, HashMap<NaiveDate, (Figures, DateTime<Utc>)>> = HashMap::new();
     let planned_ids: std::collections::HashSet<&str> = planned.iter().map(|(c, _)| c.campaign_id.as_str()).collect();
     let mut totals: std::collections::BTreeMap<NaiveDate, DayTotals> = std::collections::BTreeMap::new();
-    for row in recent_rows.unwrap_or_default() {
-        let Ok(day) = NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d") else { continue };
-        if day >= today || row.date_stop != row.date_start || !planned_ids.contains(row.campaign_id.as_str()) {
-            continue;
+    let reads = recent.map(|r| [(&r.week[..], r.week_read_at), (&r.yesterday[..], now)]).unwrap_or_default();
+    for (rows, read_at) in reads {
+        for row in rows {
+            let Ok(day) = NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d") else { continue };
+            if day >= today || row.date_stop != row.date_start || !planned_ids.contains(row.campaign_id.as_str()) {
+                continue;
+            }
+            by_day.entry(row.campaign_id.as_str()).or_default().insert(day, (Figures::from(row), read_at));
+            if read_at != now {
+                continue;
+            }
+            let t = totals.entry(day).or_insert_with(|| DayTotals {
+                day: day.to_string(),
+                taken_at: now,
+                spend_minor: 0,
+                revenue_minor: 0,
+                conversions: 0,
+            });
+            t.spend_minor = t.spend_minor.saturating_add(row.spend_minor);
+            t.revenue_minor = t.revenue_minor.saturating_add(row.revenue_minor);
+            t.conversions = t.conversions.saturating_add(row.conversions);
         }
-        recent.entry(row.campaign_id.as_str()).or_default().insert(day, Figures::from(row));
-        let t = totals.entry(day).or_insert_with(|| DayTotals {
-            day: day.to_string(),
-            taken_at: now,
-            spend_minor: 0,
-            revenue_minor: 0,
-            conversions: 0,
-        });
-        t.spend_minor = t.spend_minor.saturating_add(row.spend_minor);
-        t.revenue_minor = t.revenue_minor.saturating_add(row.revenue_minor);
-        t.conversions = t.conversions.saturating_add(row.conversions);
     }
     out.reported_days = totals.into_values().collect();
     let lag = super::reporting_lag::for_account(state, account, tz, now).await?;
@@ -224,7 +230,7 @@ pub(crate) async fn plan(
             active: campaign.is_active(),
             stored: by_campaign.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
             today: today_rows.get(&campaign.campaign_id).map(Figures::from),
-            recent: recent.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
+            recent: by_day.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
         });
     }
     let (proposals, order, beliefs) =
@@ -271,7 +277,7 @@ fn history(
         let stored_budget = reading.map_or(budget, |r| r.daily_budget_minor);
         let figures = match (back, m.today, m.recent.get(&day)) {
             (0, Some(f), _) => Some((f, now, budget)),
-            (1.., _, Some(f)) => Some((*f, now, stored_budget)),
+            (1.., _, Some((f, read_at))) => Some((*f, *read_at, stored_budget)),
             _ => reading.map(|r| {
                 let f = Figures {
                     spend_minor: r.spend_minor,
@@ -307,12 +313,45 @@ fn history(
     (CampaignHistory { current_budget_minor: budget, days }, impressions)
 }
 
-/// The daily-breakdown read of the past week the strategy needs when any
-/// rule of `rules` uses it: each of the last [`RECENT_DAYS`] days before
-/// `today`, as reported now.
-pub(crate) fn recent_days_read(rules: &[&ScalingRule], today: NaiveDate) -> Option<InsightsWindow> {
-    rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas).then(|| InsightsWindow::Daily {
-        since: today.checked_sub_days(Days::new(RECENT_DAYS)).unwrap_or(today),
-        until: today.checked_sub_days(Days::new(1)).unwrap_or(today),
-    })
+/// The past week as the strategy re-reads it, campaign by campaign and day
+/// by day.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecentDays {
+    /// Yesterday, read in this cycle.
+    pub yesterday: Vec<CampaignPerformance>,
+    /// The [`RECENT_DAYS`] days before today except yesterday, read at the
+    /// account's first cycle of the local day.
+    pub week: Arc<Vec<CampaignPerformance>>,
+    /// When the week was read.
+    pub week_read_at: DateTime<Utc>,
+}
+
+/// Reads what the strategy needs of the past week when any rule of `rules`
+/// uses it: yesterday every cycle (its revenue is still arriving fast), the
+/// days before it once per account-local day (one more paged read; they
+/// change slowly), kept in memory until the day ends.
+pub(crate) async fn read_recent(
+    state: &AppState,
+    account: &crate::domain::ids::AccountId,
+    rules: &[&ScalingRule],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Option<RecentDays>> {
+    if !rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas) {
+        return Ok(None);
+    }
+    let back = |n: u64| today.checked_sub_days(Days::new(n)).unwrap_or(today);
+    let read = |window: InsightsWindow| async move {
+        state.platform.insights(account, &window).await.map_err(|e| super::platform_error(state, account, e))
+    };
+    let yesterday = read(InsightsWindow::Daily { since: back(1), until: back(1) }).await?;
+    let (week, week_read_at) = match state.lag_curves.week(account.as_str(), today) {
+        Some(cached) => cached,
+        None => {
+            let rows = Arc::new(read(InsightsWindow::Daily { since: back(RECENT_DAYS), until: back(2) }).await?);
+            state.lag_curves.keep_week(account.as_str(), today, rows.clone(), now);
+            (rows, now)
+        }
+    };
+    Ok(Some(RecentDays { yesterday, week, week_read_at }))
 }

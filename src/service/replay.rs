@@ -632,7 +632,7 @@ fn marginal_plan(
             stored,
             today: now_today,
             recent: marginal::minus(window.map(|w| figures(&w.metrics)), now_today)
-                .and_then(|f| Some((day.checked_sub_days(Days::new(1))?, f)))
+                .and_then(|f| Some((day.checked_sub_days(Days::new(1))?, (f, now))))
                 .into_iter()
                 .collect(),
         });

@@ -13,14 +13,39 @@ use crate::domain::ids::AccountId;
 use crate::domain::strategy::{LearnedLag, ObservedDay, lag_learn::DayReading, learn_lag};
 use crate::error::{Error, Result};
 use crate::persistence::lag_readings::{self, DayTotals};
+use crate::platform::CampaignPerformance;
 
 /// Days of readings the curve is learned from.
 pub const LEARNING_DAYS: i64 = 35;
 
-/// The curves learned today, by account.
+/// What the marginal-ROAS strategy keeps per account for the local day: the
+/// curve learned at its first cycle and the past week read then.
 #[derive(Clone, Default)]
 pub struct LagCache {
     learned: Arc<Mutex<HashMap<String, (NaiveDate, Arc<LearnedLag>)>>>,
+    weeks: Arc<Mutex<HashMap<String, (NaiveDate, Arc<Vec<CampaignPerformance>>, DateTime<Utc>)>>>,
+}
+
+/// The rows each past day read for an account, and when.
+type WeekRead = (Arc<Vec<CampaignPerformance>>, DateTime<Utc>);
+
+impl LagCache {
+    /// The week read for `account` on local day `today`, if any.
+    pub(crate) fn week(&self, account: &str, today: NaiveDate) -> Option<WeekRead> {
+        let weeks = self.weeks.lock().unwrap_or_else(|e| e.into_inner());
+        weeks.get(account).filter(|(day, _, _)| *day == today).map(|(_, rows, at)| (rows.clone(), *at))
+    }
+
+    /// Keeps the week read for `account` on `today` (replacing an older day's).
+    pub(crate) fn keep_week(
+        &self,
+        account: &str,
+        today: NaiveDate,
+        rows: Arc<Vec<CampaignPerformance>>,
+        at: DateTime<Utc>,
+    ) {
+        self.weeks.lock().unwrap_or_else(|e| e.into_inner()).insert(account.to_owned(), (today, rows, at));
+    }
 }
 
 /// The account's curve for the cycle at `now`: learned at the first use of
