@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use super::AppState;
 use crate::domain::ids::AccountId;
-use crate::domain::strategy::{LearnedLag, ObservedDay, lag_learn::DayReading, learn_lag};
+use crate::domain::strategy::{LearnedLag, ObservedDay, lag_learn::DayReading, learn_lag, learn_lag_from};
 use crate::error::{Error, Result};
 use crate::persistence::lag_readings::{self, DayTotals};
 use crate::platform::CampaignPerformance;
@@ -59,12 +59,17 @@ pub(crate) async fn for_account(
     let today = now.with_timezone(&tz).date_naive();
     // A poisoned lock only means another task panicked mid-insert: the map is still usable.
     let cached = state.lag_curves.learned.lock().unwrap_or_else(|e| e.into_inner()).get(account).cloned();
-    if let Some((day, learned)) = cached
-        && day == today
+    if let Some((day, learned)) = &cached
+        && *day == today
     {
-        return Ok(learned);
+        return Ok(learned.clone());
     }
-    let learned = Arc::new(learn_now(state, account, tz, now).await?);
+    // Start the search from the last fit of this account, if any.
+    let previous = cached.filter(|(_, l)| l.days_observed > 0).map(|(_, l)| l.shape);
+    let rows = lag_readings::since(&state.db, account, now - TimeDelta::days(LEARNING_DAYS)).await?;
+    let rows: Vec<DayTotals> = rows.into_iter().filter(|r| r.taken_at <= now).collect();
+    let days = observed_days(&rows, &|d| super::marginal::day_start(tz, d));
+    let learned = Arc::new(learn_lag_from(&days, previous));
     state
         .lag_curves
         .learned

@@ -19,7 +19,8 @@ use crate::domain::rule::{MetricsWindow, RuleSettings};
 use crate::domain::step::{StepInputs, decide_proposed_step, decide_step};
 use crate::domain::strategy::lag_learn::DayReading;
 use crate::domain::strategy::{
-    CampaignHistory, DayExposure, LagCurve, ObservedDay, PlanInput, estimate_account, learn_lag, plan_account,
+    CampaignHistory, DayExposure, LagCurve, LagShape, ObservedDay, PlanInput, estimate_account, learn_lag_from,
+    plan_account,
 };
 use crate::domain::time_profile::{self, CellSums, HOURS, Metric, ScheduleBounds, WEEKDAYS};
 
@@ -176,6 +177,7 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
     // the past week re-read every hour), and each account's learned curve.
     let mut observed: Vec<Vec<ObservedDay>> = vec![vec![ObservedDay::default(); days]; accounts.len()];
     let mut lags: Vec<LagCurve> = vec![LagCurve::prior(); accounts.len()];
+    let mut shapes: Vec<Option<LagShape>> = vec![None; accounts.len()];
 
     for t in 0..hours {
         let (day, hour) = (t / 24, t % 24);
@@ -253,7 +255,9 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
                 if hour == 0 {
                     // As the engine does at the first cycle of each local day.
                     let first = day.saturating_sub(LAG_LEARNING_DAYS);
-                    lags[k] = learn_lag(&observed[k][first..day]).curve;
+                    let learned = learn_lag_from(&observed[k][first..day], shapes[k]);
+                    shapes[k] = (learned.days_observed > 0).then_some(learned.shape);
+                    lags[k] = learned.curve;
                 }
                 settle_approvals(&mut states[range.clone()], rule, t, now, &mut out);
                 decide_marginal(

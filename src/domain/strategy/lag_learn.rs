@@ -19,7 +19,7 @@ use super::lag::{LAG_HORIZON_HOURS, LagCurve};
 pub const PRIOR_WEIGHT_DAYS: f64 = 7.0;
 /// Readings of one day the fit uses at most (evenly spread over its ages):
 /// enough for the shape, cheap enough to refit every account every day.
-const MAX_READINGS_PER_DAY: usize = 12;
+const MAX_READINGS_PER_DAY: usize = 10;
 /// Readings a day needs to say anything about the shape.
 const MIN_READINGS_PER_DAY: usize = 3;
 
@@ -106,6 +106,13 @@ struct PreparedDay {
 
 /// Learns the account's curve from its observed days.
 pub fn learn(days: &[ObservedDay]) -> LearnedLag {
+    learn_from(days, None)
+}
+
+/// [`learn`], searching from `previous` (the account's last fit) instead of
+/// a coarse grid: the curve changes little from one day to the next, and the
+/// search then costs a few neighbourhoods instead of a grid.
+pub fn learn_from(days: &[ObservedDay], previous: Option<LagShape>) -> LearnedLag {
     let prepared: Vec<PreparedDay> = days.iter().filter_map(prepare).collect();
     let readings_used = prepared.iter().map(|d| d.readings.len()).sum();
     let oldest = prepared.iter().flat_map(|d| d.readings.iter().map(|r| r.0)).fold(0.0, f64::max);
@@ -120,7 +127,7 @@ pub fn learn(days: &[ObservedDay]) -> LearnedLag {
             oldest_reading_hours: 0.0,
         };
     }
-    let shape = fit(&prepared);
+    let shape = fit(&prepared, previous);
     let n = prepared.len() as f64;
     let prior_weight = PRIOR_WEIGHT_DAYS / (n + PRIOR_WEIGHT_DAYS);
     let fitted = shape.curve();
@@ -226,7 +233,7 @@ fn loss(curve: &LagCurve, days: &[PreparedDay]) -> f64 {
 /// each other are followed) until none is better. Every move must beat the
 /// incumbent by a margin, so where the readings cannot tell shapes apart the
 /// prior's values stay.
-fn fit(days: &[PreparedDay]) -> LagShape {
+fn fit(days: &[PreparedDay], previous: Option<LagShape>) -> LagShape {
     const IMMEDIATE: [f64; 19] =
         [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.97];
     const SPLIT: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
@@ -245,7 +252,24 @@ fn fit(days: &[PreparedDay]) -> LagShape {
     let mut best = prior;
     let mut best_loss = score(prior);
     let better = |l: f64, than: f64| l < than * (1.0 - 1e-6);
-    for i in (0..SIZES[0]).step_by(3) {
+    let nearest = |grid: &[f64], v: f64| {
+        (0..grid.len()).min_by(|&a, &b| (grid[a] - v).abs().total_cmp(&(grid[b] - v).abs())).unwrap_or(0)
+    };
+    let warm = previous.map(|p| {
+        [
+            nearest(&IMMEDIATE, p.immediate),
+            nearest(&SPLIT, p.fast_split),
+            nearest(&FAST, p.fast_mean_hours),
+            nearest(&SLOW, p.slow_mean_hours),
+        ]
+    });
+    if let Some(p) = warm {
+        let v = score(p);
+        if better(v, best_loss) {
+            (best, best_loss) = (p, v);
+        }
+    }
+    for i in (0..SIZES[0]).step_by(3).filter(|_| warm.is_none()) {
         for s in (0..SIZES[1]).step_by(2) {
             for l in (0..SIZES[3]).step_by(2) {
                 let p = [i, s, prior[2], l];
@@ -376,6 +400,15 @@ mod tests {
         // The blend is a week of prior against four weeks of data.
         assert!((learned.prior_weight - 0.2).abs() < 1e-9);
         assert!(learned.curve.share(24.0) < LagCurve::prior().share(24.0) - 0.15);
+    }
+
+    #[test]
+    fn a_warm_start_from_yesterday_s_fit_finds_the_same_curve() {
+        let truth = LagShape { immediate: 0.2, fast_split: 0.4, fast_mean_hours: 5.0, slow_mean_hours: 120.0 }.curve();
+        let days = observe(&truth, 28, 7, 0.0);
+        let cold = learn(&days);
+        let warm = learn_from(&days, Some(LagShape { immediate: 0.3, ..cold.shape }));
+        assert_close(&warm.shape.curve(), &truth, 0.05);
     }
 
     #[test]
