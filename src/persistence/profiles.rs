@@ -78,26 +78,6 @@ pub async fn get(db: &impl ConnectionTrait, account: &str, campaign: &str) -> Re
     model.map(to_domain).transpose()
 }
 
-/// The stored profiles of `account`'s campaigns in `campaigns`.
-pub async fn for_campaigns(
-    db: &impl ConnectionTrait,
-    account: &str,
-    campaigns: &[String],
-) -> Result<Vec<StoredProfile>> {
-    let mut out = Vec::with_capacity(campaigns.len());
-    for chunk in campaigns.chunks(CHUNK) {
-        let models = Entity::find()
-            .filter(Column::AccountId.eq(account))
-            .filter(Column::CampaignId.is_in(chunk.iter().cloned()))
-            .all(db)
-            .await?;
-        for m in models {
-            out.push(to_domain(m)?);
-        }
-    }
-    Ok(out)
-}
-
 fn to_domain(m: entity::Model) -> Result<StoredProfile> {
     let corrupt = |what: &str| Error::Internal(format!("profile of campaign {} has a bad {what}", m.campaign_id));
     let parse_f64 = |raw: &str, len: usize, what: &str| -> Result<Vec<f64>> {
