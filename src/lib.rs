@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
+pub mod monitoring;
 pub mod pb;
 pub mod persistence;
 pub mod platform;
