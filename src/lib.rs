@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod domain;
 pub mod error;
 pub mod grpc;
