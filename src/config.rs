@@ -15,6 +15,10 @@ pub use crate::service::settings::{EngineConfig, LeaseConfig, TimeConfig};
 /// Flags of `autoscaler serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// TOML file of settings: keys are these flags in snake_case
+    /// (`database_url = "..."`); flags and environment variables override it.
+    #[arg(long, env = "AUTOSCALER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Address the gRPC server listens on.
     #[arg(long, env = "AUTOSCALER_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,

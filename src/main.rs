@@ -62,9 +62,29 @@ enum ModeArg {
     Both,
 }
 
+/// Parses the command line; with `--config FILE` (or `AUTOSCALER_CONFIG`)
+/// on a server command, again with the file's values as the defaults.
+fn parse_cli() -> Result<Cli, autoscaler::config::ConfigError> {
+    use clap::{CommandFactory, FromArgMatches};
+    let cli = Cli::parse();
+    let config = match &cli.command {
+        Command::Serve(serve) | Command::RunOnce(RunOnceArgs { serve, .. }) => serve.config.clone(),
+        _ => None,
+    };
+    let Some(path) = config else { return Ok(cli) };
+    let matches = autoscaler::config_file::apply(Cli::command(), &path)?.get_matches();
+    Ok(Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit()))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Client output is for people and scripts: no logs unless RUST_LOG asks.
     let filter = if matches!(cli.command, Command::Client(_)) { cli::LOG_FILTER } else { telemetry::DEFAULT_FILTER };
     telemetry::init(cli.log_format, filter);

@@ -104,11 +104,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
         metrics: crate::metrics::Metrics::new(),
         lag_curves: Default::default(),
     };
-    state.metrics.register_collector(Box::new(ScrapedCounters {
-        platform: state.platform.clone(),
-        accounts: state.accounts.clone(),
-        alerts: state.alerts.clone(),
-    }));
+    crate::monitoring::install(&state);
     Ok((state, platform.sandbox))
 }
 
@@ -170,13 +166,16 @@ impl Application {
         health.set_serving::<TimeOptimizationServiceServer<TimeOptimizationApi>>().await;
 
         // grpcurl builds in the wild speak either reflection version: serve both.
+        // google.rpc (error_details.proto) lets grpcurl decode error details.
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
         let state = self.state;
@@ -373,64 +372,6 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
-}
-
-/// Counters kept elsewhere, read at each scrape: Graph API requests (per
-/// configured account and in all) and webhook deliveries.
-pub struct ScrapedCounters {
-    /// The Graph API client.
-    pub platform: MetaClient,
-    /// Accounts to report requests for.
-    pub accounts: Arc<Vec<AccountId>>,
-    /// The alert pipeline.
-    pub alerts: crate::alerts::Alerts,
-}
-
-impl std::fmt::Debug for ScrapedCounters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScrapedCounters").finish_non_exhaustive()
-    }
-}
-
-impl prometheus_client::collector::Collector for ScrapedCounters {
-    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeMetric;
-        use prometheus_client::metrics::counter::ConstCounter;
-        let total = ConstCounter::new(self.platform.request_count());
-        total.encode(encoder.encode_descriptor(
-            "graph_requests",
-            "Graph API requests sent, retries included",
-            None,
-            total.metric_type(),
-        )?)?;
-        let mut by_account = encoder.encode_descriptor(
-            "graph_account_requests",
-            "Graph API requests sent per ad account",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for account in self.accounts.iter() {
-            let counter = ConstCounter::new(self.platform.account_request_count(account));
-            let labels = [("account", account.as_str())];
-            counter.encode(by_account.encode_family(&labels)?)?;
-        }
-        let stats = self.alerts.stats();
-        let mut deliveries = encoder.encode_descriptor(
-            "webhook_alerts",
-            "Webhook alerts by outcome",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for (outcome, value) in [
-            ("queued", stats.queued),
-            ("delivered", stats.delivered),
-            ("failed", stats.failed),
-            ("dropped", stats.dropped),
-        ] {
-            ConstCounter::new(value).encode(deliveries.encode_family(&[("outcome", outcome)])?)?;
-        }
-        Ok(())
     }
 }
 

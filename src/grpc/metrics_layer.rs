@@ -1,13 +1,14 @@
-//! The gRPC side of the Prometheus metrics: a tower layer that counts every
-//! request by method (only methods the server serves become labels) and
-//! status code, into the shared [`Metrics`](crate::metrics::Metrics).
+//! The gRPC side of the Prometheus metrics: a tower layer that counts and
+//! times every request by method (only methods the server serves become
+//! labels) and status code name, into the shared
+//! [`Metrics`](crate::metrics::Metrics).
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::metrics::{GrpcLabels, Metrics};
 
-/// A tower layer counting gRPC requests by method and status code.
+/// A tower layer counting and timing gRPC requests by method and status code.
 #[derive(Clone)]
 pub struct GrpcMetricsLayer {
     metrics: Metrics,
@@ -51,19 +52,48 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = method_label(request.uri().path()).to_owned();
         let metrics = self.metrics.clone();
+        let started = std::time::Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
             let response = future.await;
             // Errors travel as "trailers-only" responses with grpc-status in
             // the headers; a success puts it in the trailers (OK).
             let code = match &response {
-                Ok(r) => r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0").to_owned(),
-                Err(_) => "2".to_owned(),
+                Ok(r) => code_name(r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0")),
+                Err(_) => "UNKNOWN",
             };
-            metrics.grpc_requests.get_or_create(&GrpcLabels { method, code }).inc();
+            let labels = GrpcLabels { method, code: code.to_owned() };
+            metrics.grpc_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+            metrics.grpc_requests.get_or_create(&labels).inc();
             response
         })
     }
+}
+
+/// The canonical name of a `grpc-status` value (`3` -> `INVALID_ARGUMENT`),
+/// as grpcurl and the gRPC docs print it; a value outside the table is
+/// `UNKNOWN`, as the gRPC spec says a client must read it.
+pub fn code_name(status: &str) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    status.trim().parse::<usize>().ok().and_then(|n| NAMES.get(n)).copied().unwrap_or("UNKNOWN")
 }
 
 /// Methods served without authentication, besides our own services'.
@@ -97,5 +127,19 @@ mod tests {
         assert_eq!(method_label("/autoscaler.v1.RulesService/Made1"), "other");
         assert_eq!(method_label("/autoscaler.v1.RulesService/ListRules/x"), "other");
         assert_eq!(method_label("/"), "other");
+    }
+
+    #[test]
+    fn codes_are_named_as_grpc_names_them() {
+        assert_eq!(code_name("0"), "OK");
+        assert_eq!(code_name("3"), "INVALID_ARGUMENT");
+        assert_eq!(code_name("16"), "UNAUTHENTICATED");
+        for code in 0..17 {
+            let name = code_name(&code.to_string());
+            let tonic_name = format!("{:?}", tonic::Code::from_i32(code));
+            assert_eq!(name.replace('_', ""), tonic_name.to_uppercase(), "code {code}");
+        }
+        assert_eq!(code_name("17"), "UNKNOWN");
+        assert_eq!(code_name("x"), "UNKNOWN");
     }
 }

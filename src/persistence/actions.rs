@@ -392,3 +392,18 @@ pub async fn stale_executing(db: &impl ConnectionTrait, stale_before: DateTime<U
         .map(to_domain)
         .collect()
 }
+
+/// How many actions wait for a decision, and when the oldest was created:
+/// one aggregate over the `(status, created_at)` index, cheap enough for
+/// every metrics scrape.
+pub async fn pending_summary(db: &impl ConnectionTrait) -> Result<(i64, Option<DateTime<Utc>>)> {
+    let row: Option<(i64, Option<DateTime<Utc>>)> = Actions::find()
+        .select_only()
+        .column_as(Column::Id.count(), "waiting")
+        .column_as(Column::CreatedAt.min(), "oldest")
+        .filter(Column::Status.eq(ActionStatus::PendingApproval.as_str()))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.unwrap_or((0, None)))
+}

@@ -1,6 +1,8 @@
 //! Cycle runs: one row per optimization cycle with its outcome.
-use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use super::entity::cycle_run;
 use crate::error::{Error, Result};
@@ -44,4 +46,19 @@ pub async fn finish(db: &impl ConnectionTrait, id: i64, status: &str, summary: &
 /// The recorded status of cycle `id` (`running`, `succeeded`, `failed`).
 pub async fn status(db: &impl ConnectionTrait, id: i64) -> Result<Option<String>> {
     Ok(cycle_run::Entity::find_by_id(id).one(db).await?.map(|row| row.status))
+}
+
+/// When the last successful cycle of each mode ended (modes that never
+/// succeeded are absent): one small aggregate, for the metrics scrape.
+pub async fn last_successes(db: &impl ConnectionTrait) -> Result<Vec<(String, DateTime<Utc>)>> {
+    let rows: Vec<(String, Option<DateTime<Utc>>)> = cycle_run::Entity::find()
+        .select_only()
+        .column(cycle_run::Column::Mode)
+        .column_as(cycle_run::Column::FinishedAt.max(), "last_end")
+        .filter(cycle_run::Column::Status.eq("succeeded"))
+        .group_by(cycle_run::Column::Mode)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(mode, end)| Some((mode, end?))).collect())
 }

@@ -16,7 +16,7 @@ use crate::domain::action::{ActionStatus, ActionType};
 use crate::domain::ids::AccountId;
 use crate::domain::time_profile::DEFAULT_MIN_SAMPLES;
 use crate::error::{Error, Result};
-use crate::metrics::CycleLabels;
+use crate::metrics::{AccountLabels, CycleLabels};
 use crate::persistence::{actions, cycles, leases, rules};
 
 /// Accounts evaluated at once: enough to overlap Meta's latency, few enough
@@ -264,6 +264,13 @@ async fn optimize(
 
     let accounts = covered_accounts(state, only).await?;
     report.accounts = accounts.len();
+    if !dry_run {
+        // Every covered account gets its failure series (at 0) before any
+        // failure, so the first failure shows as an increase.
+        for account in &accounts {
+            drop(state.metrics.account_cycle_failures.get_or_create(&AccountLabels { account: account.to_string() }));
+        }
+    }
     let options = EvaluateOptions { dry_run, cycle_id: (cycle_id > 0).then_some(cycle_id) };
     let mut outcomes = futures_util::stream::iter(accounts.into_iter().map(|account| {
         let state = state.clone();
@@ -300,6 +307,9 @@ async fn optimize(
         }
     }
     report.finished_at = Utc::now();
+    if !dry_run {
+        count_failing_accounts(state, &report.failures);
+    }
     tracing::info!(
         accounts = report.accounts,
         campaigns = report.campaigns_evaluated,
@@ -334,6 +344,16 @@ async fn run_mode(
             report.finished_at = Utc::now();
             Ok(report)
         }
+    }
+}
+
+/// Counts each account that had a failure in this cycle once (failures not
+/// tied to an account, such as the approved-actions queue, are left out).
+fn count_failing_accounts(state: &AppState, failures: &[Failure]) {
+    let accounts: std::collections::BTreeSet<&str> =
+        failures.iter().map(|f| f.account_id.as_str()).filter(|a| !a.is_empty()).collect();
+    for account in accounts {
+        state.metrics.account_cycle_failures.get_or_create(&AccountLabels { account: account.to_owned() }).inc();
     }
 }
 

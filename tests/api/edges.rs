@@ -105,8 +105,8 @@ async fn undecodable_requests_are_invalid_arguments_and_oversize_ones_resource_e
     app.rules.clone().list_rules(pb::ListRulesRequest::default()).await.expect("the connection still serves");
     let body = scrape(&app).await;
     for expected in [
-        "method=\"/autoscaler.v1.RulesService/GetRule\",code=\"3\"",
-        "method=\"/autoscaler.v1.RulesService/ListRules\",code=\"8\"",
+        "method=\"/autoscaler.v1.RulesService/GetRule\",code=\"INVALID_ARGUMENT\"",
+        "method=\"/autoscaler.v1.RulesService/ListRules\",code=\"RESOURCE_EXHAUSTED\"",
     ] {
         assert!(body.contains(expected), "missing {expected} in\n{body}");
     }
@@ -129,8 +129,8 @@ async fn made_up_method_paths_share_one_metrics_label() {
     assert_eq!(
         series,
         [
-            "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.RulesService/ListRules\",code=\"0\"} 1",
-            "autoscaler_grpc_requests_total{method=\"other\",code=\"12\"} 50",
+            "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.RulesService/ListRules\",code=\"OK\"} 1",
+            "autoscaler_grpc_requests_total{method=\"other\",code=\"UNIMPLEMENTED\"} 50",
         ],
         "{body}"
     );

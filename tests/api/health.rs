@@ -77,3 +77,54 @@ async fn reflection_v1alpha_is_served_for_older_grpcurl() {
     };
     assert!(list.service.iter().any(|s| s.name == "autoscaler.v1.RulesService"));
 }
+
+/// Asks reflection for the file defining `symbol`, then for every file it
+/// imports, as grpcurl does; returns every file it was given as (name,
+/// package).
+async fn resolve_with_imports(app: &crate::helpers::TestApp, symbol: &str) -> Vec<(String, String)> {
+    use prost::Message;
+    let mut client = ServerReflectionClient::new(app.channel.clone());
+    let mut wanted = vec![MessageRequest::FileContainingSymbol(symbol.into())];
+    let mut seen: Vec<String> = Vec::new();
+    let mut files_seen = Vec::new();
+    while let Some(message) = wanted.pop() {
+        let request = ServerReflectionRequest { host: String::new(), message_request: Some(message.clone()) };
+        let mut stream =
+            client.server_reflection_info(tokio_stream::once(request)).await.expect("reflection").into_inner();
+        let response = stream.message().await.expect("message").expect("one response");
+        let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response else {
+            panic!("no file for {message:?}: {:?}", response.message_response);
+        };
+        for bytes in files.file_descriptor_proto {
+            let file = prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("a file descriptor");
+            let name = file.name().to_owned();
+            if seen.contains(&name) {
+                continue;
+            }
+            for import in &file.dependency {
+                if !seen.contains(import) {
+                    wanted.push(MessageRequest::FileByFilename(import.clone()));
+                }
+            }
+            files_seen.push((name.clone(), file.package().to_owned()));
+            seen.push(name);
+        }
+    }
+    files_seen
+}
+
+#[tokio::test]
+async fn reflection_resolves_google_rpc_error_details_for_grpcurl() {
+    let app = spawn_app(Backend::Sqlite).await;
+    // The types the server puts in `grpc-status-details-bin`, each with the
+    // files it imports (google/protobuf/duration.proto for RetryInfo).
+    for symbol in ["google.rpc.BadRequest", "google.rpc.ErrorInfo", "google.rpc.RetryInfo", "google.rpc.Status"] {
+        let files = resolve_with_imports(&app, symbol).await;
+        assert!(files.iter().any(|(_, package)| package == "google.rpc"), "{symbol}: {files:?}");
+    }
+    let files = resolve_with_imports(&app, "google.rpc.RetryInfo").await;
+    assert!(files.iter().any(|(name, _)| name == "google/protobuf/duration.proto"), "{files:?}");
+    // The contract itself still resolves with every import.
+    let files = resolve_with_imports(&app, "autoscaler.v1.RulesService").await;
+    assert!(files.iter().any(|(name, _)| name == "google/protobuf/timestamp.proto"), "{files:?}");
+}

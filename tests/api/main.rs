@@ -13,6 +13,7 @@ mod helpers;
 mod history;
 mod hostile_graph;
 mod hostile_input;
+mod metrics;
 mod operations;
 mod replay;
 mod rules;

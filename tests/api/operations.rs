@@ -284,8 +284,8 @@ async fn prometheus_metrics_count_cycles_actions_graph_and_grpc_requests() {
     for expected in [
         "autoscaler_cycles_total{outcome=\"succeeded\"} 1",
         "autoscaler_cycle_duration_seconds_count 1",
-        "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.AutoScalerService/RunCycle\",code=\"0\"} 1",
-        "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.RulesService/GetRule\",code=\"5\"} 1",
+        "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.AutoScalerService/RunCycle\",code=\"OK\"} 1",
+        "autoscaler_grpc_requests_total{method=\"/autoscaler.v1.RulesService/GetRule\",code=\"NOT_FOUND\"} 1",
         "autoscaler_webhook_alerts_total{outcome=\"delivered\"} 0",
     ] {
         assert!(body.contains(expected), "missing {expected} in\n{body}");

@@ -137,6 +137,21 @@ impl MetaClient {
         self.inner.gates.requests(account.as_str())
     }
 
+    /// The highest usage percentage Meta reported for each account in its
+    /// last response that carried usage headers (`x-business-use-case-usage`
+    /// call_count / total_cputime / total_time, `x-ad-account-usage`, the
+    /// insights throttle): the figure the client slows down (75%) and pauses
+    /// (90%) on.
+    pub fn account_usage(&self) -> Vec<(String, f64)> {
+        self.inner.gates.last_usage()
+    }
+
+    /// Time of each HTTP exchange with the Graph API (retries included,
+    /// throttle waits and back-off excluded). Clones share the counts.
+    pub fn request_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.inner.request_seconds.clone()
+    }
+
     /// How long requests for `account` were held back so far (throttle
     /// pauses and the spacing of a slowed account), as the client decided.
     pub fn account_wait(&self, account: &AccountId) -> Duration {

@@ -7,6 +7,7 @@ use std::time::Duration;
 /// Largest Graph API answer the client reads (a page of 500 campaigns is well under 1 MiB).
 pub(super) const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use reqwest::Url;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -54,6 +55,8 @@ pub(super) struct Transport {
     pub(super) proof: Option<String>,
     pub(super) gates: Gates,
     pub(super) requests: AtomicU64,
+    /// Time of each HTTP exchange (sent to body read), retries included.
+    pub(super) request_seconds: Histogram,
     jitter: AtomicU64,
 }
 
@@ -62,7 +65,18 @@ impl Transport {
         // Throttled accounts get requests spaced by the back-off base, and a pause
         // of a few of them when the headers give no regain time.
         let gates = Gates::new(settings.backoff_base, settings.backoff_base * 8);
-        Self { http, settings, proof, gates, requests: AtomicU64::new(0), jitter: AtomicU64::new(0x5eed) }
+        // 5 ms to about 80 s: a Graph call is never faster, and the timeout
+        // defaults to 60 s.
+        let request_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 15));
+        Self {
+            http,
+            settings,
+            proof,
+            gates,
+            requests: AtomicU64::new(0),
+            request_seconds,
+            jitter: AtomicU64::new(0x5eed),
+        }
     }
 
     pub(super) fn token(&self) -> &str {
@@ -96,7 +110,9 @@ impl Transport {
                 }
             }
             self.requests.fetch_add(1, Ordering::Relaxed);
+            let started = std::time::Instant::now();
             let (result, usage) = self.send_once(account, call).await;
+            self.request_seconds.observe(started.elapsed().as_secs_f64());
             let err = match result {
                 Ok(body) => return Ok(body),
                 Err(err) => err,

@@ -101,6 +101,8 @@ struct AccountGate {
     requests: u64,
     /// Total wait imposed on admitted requests (throttle pauses, spacing).
     waited: Duration,
+    /// Highest usage percentage of the last response that reported one.
+    last_usage_pct: Option<f64>,
 }
 
 /// Per-account throttle state shared by all clones of a client.
@@ -158,6 +160,7 @@ impl Gates {
     pub fn observe(&self, account: &str, usage: Usage) {
         let now = Instant::now();
         self.with(account, |gate| {
+            gate.last_usage_pct = Some(usage.max_pct);
             gate.slow = usage.max_pct >= SLOW_AT_PCT;
             if !gate.slow {
                 gate.next_slot = None;
@@ -186,6 +189,18 @@ impl Gates {
     pub fn waited(&self, account: &str) -> Duration {
         let map = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         map.get(account).map_or(Duration::ZERO, |g| g.waited)
+    }
+}
+
+impl Gates {
+    /// Every account whose responses reported usage, with the highest
+    /// percentage of the last such response, sorted by account.
+    pub fn last_usage(&self) -> Vec<(String, f64)> {
+        let map = self.accounts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out: Vec<(String, f64)> =
+            map.iter().filter_map(|(account, g)| Some((account.clone(), g.last_usage_pct?))).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 }
 
@@ -245,6 +260,7 @@ mod tests {
         assert!(matches!(gates.admit("act_1", Duration::from_secs(30)), Admission::Refuse { .. }));
         assert_eq!(gates.admit("act_2", Duration::from_secs(30)), Admission::Go);
         assert!(matches!(gates.admit("act_1", Duration::from_secs(90)), Admission::WaitThen(_)));
+        assert_eq!(gates.last_usage(), [("act_1".to_owned(), 95.0)]);
     }
 
     #[test]
