@@ -128,6 +128,15 @@ pub struct EngineArgs {
     /// Seconds between renewals of a held lease (less than a third of the TTL).
     #[arg(long, env = "AUTOSCALER_LEASE_RENEW_SECS", default_value_t = 10)]
     pub lease_renew_secs: u64,
+    /// Days routine decisions (nothing changed: maintain, insufficient data,
+    /// held by a limit) and their events are kept; 0 keeps them for good.
+    /// Budget changes, approvals and failures are always kept.
+    #[arg(long, env = "AUTOSCALER_RETAIN_ROUTINE_DAYS", default_value_t = 30)]
+    pub retain_routine_days: u32,
+    /// Days performance snapshots are kept (at least 46: replays of 31 days
+    /// read 15 days before them); 0 keeps them for good.
+    #[arg(long, env = "AUTOSCALER_RETAIN_SNAPSHOTS_DAYS", default_value_t = 90)]
+    pub retain_snapshots_days: u32,
 }
 
 /// Who may call, and over what.
@@ -373,6 +382,16 @@ impl EngineArgs {
                 reason: "must be at least 1 and at most a third of AUTOSCALER_LEASE_TTL_SECS".into(),
             });
         }
+        if self.retain_routine_days > 3660 {
+            return Err(ConfigError { setting: "AUTOSCALER_RETAIN_ROUTINE_DAYS", reason: "must be 0 to 3660".into() });
+        }
+        if self.retain_snapshots_days != 0 && !(46..=3660).contains(&self.retain_snapshots_days) {
+            return Err(ConfigError {
+                setting: "AUTOSCALER_RETAIN_SNAPSHOTS_DAYS",
+                reason: "must be 0 (keep) or 46 to 3660: replays and the lag curve read that far back".into(),
+            });
+        }
+        let days = |n: u32| (n > 0).then(|| chrono::TimeDelta::days(i64::from(n)));
         let default_strategy = crate::domain::rule::Strategy::parse(self.default_strategy.trim()).ok_or_else(|| {
             ConfigError { setting: "AUTOSCALER_DEFAULT_STRATEGY", reason: "must be thresholds or marginal-roas".into() }
         })?;
@@ -385,6 +404,10 @@ impl EngineArgs {
             leases: LeaseConfig {
                 ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
                 renew_every: std::time::Duration::from_secs(self.lease_renew_secs),
+            },
+            retention: crate::service::settings::RetentionConfig {
+                routine: days(self.retain_routine_days),
+                snapshots: days(self.retain_snapshots_days),
             },
         })
     }

@@ -58,3 +58,16 @@ fn the_shipped_example_file_is_valid() {
     let output = autoscaler(&args, &[("DATABASE_URL", &url)]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+#[test]
+fn a_snapshot_retention_too_short_for_replays_is_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+    let args = ["run-once", "--dry-run", "--sandbox-campaigns", "3", "--retain-snapshots-days", "30"];
+    let output = autoscaler(&args, &[("DATABASE_URL", &url)]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("AUTOSCALER_RETAIN_SNAPSHOTS_DAYS"), "{}", stderr(&output));
+    let args = ["run-once", "--dry-run", "--sandbox-campaigns", "3", "--retain-snapshots-days", "0"];
+    let output = autoscaler(&args, &[("DATABASE_URL", &url), ("AUTOSCALER_RETAIN_ROUTINE_DAYS", "0")]);
+    assert_eq!(output.status.code(), Some(0), "0 keeps everything: {}", stderr(&output));
+}

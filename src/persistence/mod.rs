@@ -10,6 +10,7 @@ pub mod lag_readings;
 pub mod leases;
 pub mod profiles;
 pub mod replay;
+pub mod retention;
 pub mod rules;
 pub mod snapshots;
 

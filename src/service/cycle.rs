@@ -247,6 +247,7 @@ async fn optimize(
         }
         // Pending approvals older than the TTL are stale: expire them first.
         report.expired += super::approvals::expire_stale(state).await?.len() as i64;
+        prune(state, started_at).await;
         let waiting = actions::in_status(&state.db, ActionStatus::Approved, None, None, 10_000).await?;
         if !waiting.is_empty() {
             let ids: Vec<i64> = waiting.iter().map(|r| r.id).collect();
@@ -344,6 +345,21 @@ async fn run_mode(
             report.finished_at = Utc::now();
             Ok(report)
         }
+    }
+}
+
+/// Routine rows older than their retention go, at most a bounded number per
+/// cycle; a failure is logged and retried next cycle, never fails the cycle.
+async fn prune(state: &AppState, now: DateTime<Utc>) {
+    const MAX_ROWS_PER_CYCLE: u64 = 500_000;
+    let retention = state.engine.retention;
+    let (routine, snapshots) = (retention.routine.map(|d| now - d), retention.snapshots.map(|d| now - d));
+    match crate::persistence::retention::prune(&state.db, routine, snapshots, MAX_ROWS_PER_CYCLE).await {
+        Ok(p) if p != Default::default() => {
+            tracing::info!(actions = p.actions, events = p.events, snapshots = p.snapshots, "pruned routine rows");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "pruning routine rows failed; retried next cycle"),
     }
 }
 

@@ -22,9 +22,12 @@ pub const LEARNING_DAYS: i64 = 35;
 /// curve learned at its first cycle and the past week read then.
 #[derive(Clone, Default)]
 pub struct LagCache {
-    learned: Arc<Mutex<HashMap<String, (NaiveDate, Arc<LearnedLag>)>>>,
-    weeks: Arc<Mutex<HashMap<String, (NaiveDate, Arc<Vec<CampaignPerformance>>, DateTime<Utc>)>>>,
+    learned: Arc<Mutex<ByAccount<Arc<LearnedLag>>>>,
+    weeks: Arc<Mutex<ByAccount<WeekRead>>>,
 }
+
+/// Per account, the local day something was made for and the thing.
+type ByAccount<T> = HashMap<String, (NaiveDate, T)>;
 
 /// The rows each past day read for an account, and when.
 type WeekRead = (Arc<Vec<CampaignPerformance>>, DateTime<Utc>);
@@ -33,7 +36,7 @@ impl LagCache {
     /// The week read for `account` on local day `today`, if any.
     pub(crate) fn week(&self, account: &str, today: NaiveDate) -> Option<WeekRead> {
         let weeks = self.weeks.lock().unwrap_or_else(|e| e.into_inner());
-        weeks.get(account).filter(|(day, _, _)| *day == today).map(|(_, rows, at)| (rows.clone(), *at))
+        weeks.get(account).filter(|(day, _)| *day == today).map(|(_, read)| read.clone())
     }
 
     /// Keeps the week read for `account` on `today` (replacing an older day's).
@@ -44,7 +47,7 @@ impl LagCache {
         rows: Arc<Vec<CampaignPerformance>>,
         at: DateTime<Utc>,
     ) {
-        self.weeks.lock().unwrap_or_else(|e| e.into_inner()).insert(account.to_owned(), (today, rows, at));
+        self.weeks.lock().unwrap_or_else(|e| e.into_inner()).insert(account.to_owned(), (today, (rows, at)));
     }
 }
 

@@ -17,6 +17,23 @@ pub struct EngineConfig {
     pub leases: LeaseConfig,
     /// Strategy of the rule created for an account without one.
     pub default_strategy: crate::domain::rule::Strategy,
+    /// How long routine decisions and snapshots are kept.
+    pub retention: RetentionConfig,
+}
+
+/// How long routine rows are kept; `None` keeps them for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Routine decisions (skipped: maintain, insufficient data, held) and their events.
+    pub routine: Option<chrono::TimeDelta>,
+    /// Performance snapshots and the lag curve's re-read days.
+    pub snapshots: Option<chrono::TimeDelta>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { routine: Some(chrono::TimeDelta::days(30)), snapshots: Some(chrono::TimeDelta::days(90)) }
+    }
 }
 
 impl Default for EngineConfig {
@@ -28,6 +45,7 @@ impl Default for EngineConfig {
             time: TimeConfig::default(),
             leases: LeaseConfig::default(),
             default_strategy: crate::domain::rule::Strategy::Thresholds,
+            retention: RetentionConfig::default(),
         }
     }
 }

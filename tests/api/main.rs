@@ -16,6 +16,7 @@ mod hostile_input;
 mod metrics;
 mod operations;
 mod replay;
+mod retention;
 mod rules;
 mod security;
 mod strategy;

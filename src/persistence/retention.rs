@@ -1,0 +1,80 @@
+//! Retention: routine decisions (recorded while nothing changed: maintain,
+//! insufficient data, and proposals held by a limit, all `skipped`) with
+//! their events, and performance snapshots (with the lag curve's re-read
+//! days), are deleted once older than their retention, in bounded batches.
+//! Every action that changed or was meant to change a budget, every approval
+//! and every failure stays in the audit trail for good.
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+
+use super::history::RawSql;
+use crate::error::Result;
+
+/// Rows deleted per statement: small enough that a batch never holds the
+/// database long, large enough that a day's routine rows go in a few hundred.
+const BATCH: u64 = 5_000;
+
+/// What one pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Routine decisions.
+    pub actions: u64,
+    /// Their events.
+    pub events: u64,
+    /// Performance snapshots and re-read days.
+    pub snapshots: u64,
+}
+
+/// Deletes routine decisions created before `routine_before` and snapshots
+/// taken before `snapshots_before` (`None` keeps them), at most about
+/// `max_rows` of each kind per pass so that a backlog is spread over cycles.
+pub async fn prune(
+    db: &DatabaseConnection,
+    routine_before: Option<DateTime<Utc>>,
+    snapshots_before: Option<DateTime<Utc>>,
+    max_rows: u64,
+) -> Result<Pruned> {
+    let backend = db.get_database_backend();
+    let mut pruned = Pruned::default();
+    if let Some(cutoff) = routine_before {
+        // The oldest routine decisions first (index on status, created_at, id).
+        let oldest = |sql: &mut RawSql| {
+            sql.push("SELECT id FROM scaling_actions WHERE status = 'skipped' AND created_at < ").bind(cutoff);
+            sql.push(&format!(" ORDER BY created_at, id LIMIT {BATCH})"));
+        };
+        while pruned.actions < max_rows {
+            let txn: DatabaseTransaction = db.begin().await?;
+            let mut events = RawSql::new(backend, "DELETE FROM action_events WHERE action_id IN (");
+            oldest(&mut events);
+            pruned.events += txn.execute_raw(events.build()).await?.rows_affected();
+            let mut actions = RawSql::new(backend, "DELETE FROM scaling_actions WHERE id IN (");
+            oldest(&mut actions);
+            let deleted = txn.execute_raw(actions.build()).await?.rows_affected();
+            txn.commit().await?;
+            pruned.actions += deleted;
+            if deleted < BATCH {
+                break;
+            }
+        }
+    }
+    if let Some(cutoff) = snapshots_before {
+        // Ids grow with time, so the oldest rows come first in id order.
+        for table in ["performance_snapshots", "reported_days"] {
+            let mut done = 0;
+            while done < max_rows {
+                let mut sql = RawSql::new(
+                    backend,
+                    &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE taken_at < "),
+                );
+                sql.bind(cutoff).push(&format!(" ORDER BY id LIMIT {BATCH})"));
+                let deleted = db.execute_raw(sql.build()).await?.rows_affected();
+                done += deleted;
+                if deleted < BATCH {
+                    break;
+                }
+            }
+            pruned.snapshots += done;
+        }
+    }
+    Ok(pruned)
+}
