@@ -1,15 +1,21 @@
 //! The decision: per account, budgets move toward equal marginal return
 //! inside the account cap (water-filling), in small steps, only when the
-//! evidence says the move pays under every plausible elasticity.
+//! evidence says the move pays.
 //!
 //! Revenue is taken as concave in budget, `revenue ~ budget^b`, so marginal
 //! ROAS is `b x ROAS`. The profit-maximising budget for a campaign is
 //! `D x (b x ROAS / lambda)^(1 / (1 - b))`, where `lambda` is 1 unless the
 //! account cap binds, then the return at which the targets sum to the cap.
 //! The elasticity `b` is not known: targets use the middle of the rule's band,
-//! and a **no-change band** holds a campaign unless even the low elasticity on
-//! the lower credible bound pays (grow) or even the high elasticity on the
-//! upper bound does not (cut).
+//! and a **no-change band** holds a campaign unless the evidence clears it.
+//! While the account has room under its cap, a move changes what the account
+//! spends, so it must pay under every plausible elasticity: grow when even
+//! the low elasticity on the lower credible bound pays, cut when even the high
+//! elasticity on the upper bound does not. Once the account's budgets fill the
+//! cap, budget one campaign gains another loses: the choice is between
+//! campaigns, and an elasticity common to them cancels, so a campaign gives
+//! way when its upper bound is below the ROAS level at which the targets fill
+//! the cap. Growth always needs the low elasticity to pay as well.
 use crate::domain::action::ActionType;
 use crate::domain::decision::Proposal;
 use crate::domain::money::{format_minor, minor_unit_offset};
@@ -53,12 +59,26 @@ pub struct AccountPlan {
     pub lambda: f64,
 }
 
-/// Profit-maximising budget at `lambda` (unclamped), minor units as f64.
-fn target(budget: f64, marginal: f64, lambda: f64, b: f64) -> f64 {
-    if marginal <= 0.0 {
+/// The budget at which a campaign with `roas` now reaches `level` under
+/// elasticity `b` (unclamped), minor units as f64: profit-maximising when
+/// `level` is 1 / b, the water level when the cap binds.
+fn target(budget: f64, roas: f64, level: f64, b: f64) -> f64 {
+    if roas <= 0.0 || level <= 0.0 {
         return 0.0;
     }
-    budget * (marginal / lambda).powf(1.0 / (1.0 - b))
+    budget * (roas / level).powf(1.0 / (1.0 - b))
+}
+
+/// The band's edges in ROAS units for one account: grow a campaign when its
+/// lower bound is above `grow`, cut it when its upper bound is below `cut`;
+/// `goal` is the ROAS the targets level every campaign to.
+#[derive(Debug, Clone, Copy)]
+struct Levels {
+    grow: f64,
+    cut: f64,
+    goal: f64,
+    /// Whether the account's active budgets already fill the cap.
+    at_cap: bool,
 }
 
 /// Plans one account under `rule` (its `marginal` settings, min/max budget,
@@ -66,25 +86,30 @@ fn target(budget: f64, marginal: f64, lambda: f64, b: f64) -> f64 {
 pub fn plan_account(rule: &RuleSettings, campaigns: &[PlanInput]) -> AccountPlan {
     let s = &rule.marginal;
     let b = s.elasticity_mid();
+    let (b_lo, b_hi) = (s.elasticity_low, s.elasticity_high);
     let (min, max) = (rule.min_daily_budget_minor as f64, rule.max_daily_budget_minor as f64);
     let usable = |c: &PlanInput| c.active && c.budget_minor > 0 && c.impressions >= rule.min_impressions;
     let clamp = |v: f64| v.clamp(min, max.max(min));
 
-    // Water-filling: the lambda at which the targets fit the cap.
-    let total_at = |lambda: f64| -> f64 {
+    // Water-filling on ROAS: the active total if every usable campaign moved
+    // to the budget where its ROAS is `level` (marginal b x level).
+    let total_at = |level: f64| -> f64 {
         campaigns
             .iter()
             .filter(|c| c.active)
             .map(|c| match (usable(c), c.belief) {
-                (true, Some(belief)) => clamp(target(c.budget_minor as f64, b * belief.roas, lambda, b)),
+                (true, Some(belief)) => clamp(target(c.budget_minor as f64, belief.roas, level, b)),
                 _ => c.budget_minor.max(0) as f64,
             })
             .sum()
     };
     let cap = rule.max_daily_spend_limit_minor as f64;
-    let mut lambda = 1.0;
-    if total_at(1.0) > cap {
-        let (mut lo, mut hi) = (1.0_f64, 2.0_f64);
+    // The level at which the targets fill the cap, searched from the lowest
+    // level any decision uses (below it the cap cannot change a decision).
+    let floor = 1.0 / b_hi.max(b);
+    let mut cap_level = 0.0;
+    if total_at(floor) > cap {
+        let (mut lo, mut hi) = (floor, 2.0 * floor);
         while total_at(hi) > cap && hi < 1e6 {
             lo = hi;
             hi *= 2.0;
@@ -93,11 +118,22 @@ pub fn plan_account(rule: &RuleSettings, campaigns: &[PlanInput]) -> AccountPlan
             let mid = (lo + hi) / 2.0;
             if total_at(mid) > cap { lo = mid } else { hi = mid }
         }
-        lambda = hi;
+        cap_level = hi;
     }
+    // At the cap when less room is left than a minimum move of the whole
+    // account: a campaign's growth must then be paid for by another's cut.
+    let active: f64 = campaigns.iter().filter(|c| c.active).map(|c| c.budget_minor.max(0) as f64).sum();
+    let at_cap = cap_level > 0.0 && active >= cap * (1.0 - s.min_move_percent / 100.0);
+    let levels = Levels {
+        grow: cap_level.max(1.0 / b_lo),
+        cut: if at_cap { cap_level.max(1.0 / b_hi) } else { 1.0 / b_hi },
+        goal: cap_level.max(1.0 / b),
+        at_cap,
+    };
+    let lambda = (b * cap_level).max(1.0);
 
     let plans: Vec<CampaignPlan> =
-        campaigns.iter().map(|c| plan_campaign(rule, c, lambda, usable(c), &clamp)).collect();
+        campaigns.iter().map(|c| plan_campaign(rule, c, &levels, usable(c), &clamp)).collect();
     let mut order: Vec<usize> = (0..plans.len()).collect();
     let rank = |p: &CampaignPlan| match p.proposal.action {
         ActionType::Pause | ActionType::ScaleDown => 0,
@@ -114,12 +150,12 @@ pub fn plan_account(rule: &RuleSettings, campaigns: &[PlanInput]) -> AccountPlan
 fn plan_campaign(
     rule: &RuleSettings,
     c: &PlanInput,
-    lambda: f64,
+    levels: &Levels,
     usable: bool,
     clamp: &dyn Fn(f64) -> f64,
 ) -> CampaignPlan {
     let s = &rule.marginal;
-    let (b_lo, b_hi, b) = (s.elasticity_low, s.elasticity_high, s.elasticity_mid());
+    let (b_lo, b) = (s.elasticity_low, s.elasticity_mid());
     let money = |v: i64| format_minor(v, &rule.currency);
     let d = c.budget_minor;
     let hold = |action: ActionType, reason: String, marginal: f64| CampaignPlan {
@@ -169,9 +205,9 @@ fn plan_campaign(
     }
 
     // The band on marginal ROAS: grow above `upper`, cut below `lower`.
-    let upper = if belief.low > 0.0 { lambda * marginal / (b_lo * belief.low) } else { f64::INFINITY };
-    let lower = if belief.high > 0.0 { lambda * marginal / (b_hi * belief.high) } else { 0.0 };
-    let goal = clamp(target(d as f64, marginal, lambda, b));
+    let upper = if belief.low > 0.0 { marginal * levels.grow / belief.low } else { f64::INFINITY };
+    let lower = if belief.high > 0.0 { marginal * levels.cut / belief.high } else { 0.0 };
+    let goal = clamp(target(d as f64, belief.roas, levels.goal, b));
     let step = s.max_step_percent / 100.0;
     let unit = minor_unit_offset(&rule.currency) as f64;
     let (action, new) = if marginal > upper && goal > d as f64 {
@@ -182,8 +218,11 @@ fn plan_campaign(
         let wanted = goal.max(d as f64 * (1.0 - step));
         (ActionType::ScaleDown, ((wanted / unit).ceil() * unit) as i64)
     } else {
-        let why = if lambda > 1.0 {
-            format!("account cap binds, every campaign levelled to marginal {lambda:.2}x")
+        let why = if levels.at_cap {
+            format!(
+                "account budgets fill the cap: a campaign grows above ROAS {:.2}x and gives way below {:.2}x",
+                levels.grow, levels.cut
+            )
         } else {
             "no move pays under every plausible elasticity".to_owned()
         };

@@ -232,7 +232,15 @@ pub fn estimate_account(
         (FALLBACK_PRIOR_CV * mean).powi(2)
     };
     let tau2 = tau2.max((MIN_PRIOR_CV * mean).powi(2));
-    let (shape0, rate0) = (mean * mean / tau2, mean / tau2);
+    // The prior's mean is estimated from these same campaigns: its own
+    // uncertainty (the exposure-weighted mean's variance) widens the prior, or
+    // every campaign's interval would take an account-wide swing of the
+    // reported figures (noise, lag) for evidence, since with alike campaigns
+    // the prior alone sets their intervals.
+    let sum_x2: f64 = with_data.iter().map(|s| s.x * s.x).sum();
+    let var_mean = tau2 * sum_x2 / (sum_x * sum_x) + mean / sum_x;
+    let prior_var = tau2 + var_mean;
+    let (shape0, rate0) = (mean * mean / prior_var, mean / prior_var);
     let prior = AccountPrior { mean, sd: tau2.sqrt(), campaigns: k };
 
     let level = settings.credible_level;

@@ -271,13 +271,63 @@ fn decreases_come_first_then_increases_by_marginal_return() {
 
 #[test]
 fn a_binding_cap_levels_marginal_returns_above_one() {
-    let r = RuleSettings { max_daily_spend_limit_minor: 50_000, ..rule() };
+    // Four $120 budgets fill a $480 cap: the targets level ROAS at about 3.5x.
+    let r = RuleSettings { max_daily_spend_limit_minor: 48_000, ..rule() };
     let inputs: Vec<PlanInput> = (0..4).map(|i| input(12_000, Some(belief(2.0 + i as f64, 0.05)))).collect();
     let plan = plan_account(&r, &inputs);
     assert!(plan.lambda > 1.0, "{}", plan.lambda);
     // The weakest now earns less at the margin than the cap allows: it gives way.
     assert_eq!(plan.plans[0].proposal.action, ActionType::ScaleDown, "{:?}", plan.plans[0]);
     assert_eq!(plan.plans[3].proposal.action, ActionType::ScaleUp);
+}
+
+#[test]
+fn a_full_account_moves_budget_between_campaigns_on_their_intervals_alone() {
+    // ROAS 1.6 pays at the margin under any elasticity of the band (0.55 x 1.6
+    // is below 1 but 0.85 x 1.7 is above): with room under the cap it is held.
+    let inputs = [
+        input(12_000, Some(belief(1.6, 0.1))),
+        input(12_000, Some(belief(2.5, 1.0))),
+        input(12_000, Some(belief(2.6, 0.1))),
+        input(12_000, Some(belief(3.2, 0.1))),
+    ];
+    let room = RuleSettings { max_daily_spend_limit_minor: 100_000, ..rule() };
+    let plan = plan_account(&room, &inputs);
+    assert_eq!(plan.plans[0].proposal.action, ActionType::Maintain, "{:?}", plan.plans[0]);
+    assert!(plan.plans[0].proposal.reason.ends_with("no move pays under every plausible elasticity"));
+    // When the budgets fill the cap, a dollar for the 3.2x campaign must come
+    // from another; the targets level ROAS at about 2.6x, whatever elasticity
+    // the campaigns share, and 1.6x (at most 1.7x) is clearly below it.
+    let full = RuleSettings { max_daily_spend_limit_minor: 48_000, ..rule() };
+    let plan = plan_account(&full, &inputs);
+    assert_eq!(plan.plans[0].proposal.action, ActionType::ScaleDown, "{:?}", plan.plans[0]);
+    assert_eq!(plan.plans[3].proposal.action, ActionType::ScaleUp, "{:?}", plan.plans[3]);
+    // An interval that straddles the level (1.5-3.5x) or touches it holds.
+    for held in &plan.plans[1..3] {
+        assert_eq!(held.proposal.action, ActionType::Maintain, "{held:?}");
+        assert!(held.proposal.reason.contains("account budgets fill the cap: a campaign grows above ROAS 2.6"));
+    }
+    assert_eq!(plan.order[..2], [0, 3]);
+}
+
+#[test]
+fn alike_campaigns_intervals_carry_the_uncertainty_of_the_accounts_mean() {
+    // Identical campaigns: the prior is tight, so without the pooled mean's
+    // own uncertainty every interval would be narrower than what the account's
+    // purchases can tell, and an account-wide swing would look like evidence.
+    let mut rng = Rng(5);
+    let settings = settings();
+    for _ in 0..10 {
+        let histories: Vec<CampaignHistory> = (0..25).map(|_| history(&mut rng, 2.0, 12_000, 7)).collect();
+        let (_, beliefs) = estimate_account(&settings, &histories);
+        let purchases: i64 = beliefs.iter().flatten().map(|b| b.purchases).sum();
+        // The pooled mean's relative sd is at least 1 / sqrt(purchases); the
+        // 80% interval spans at least 2 x 1.28 of it.
+        let least = 2.0 * 1.28 / (purchases as f64).sqrt();
+        for b in beliefs.iter().flatten() {
+            assert!((b.high - b.low) / b.roas >= least, "{b:?}: width below {least}");
+        }
+    }
 }
 
 fn now() -> DateTime<Utc> {
