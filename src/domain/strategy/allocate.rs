@@ -103,7 +103,15 @@ pub fn plan_account(rule: &RuleSettings, campaigns: &[PlanInput]) -> AccountPlan
             })
             .sum()
     };
-    let cap = rule.max_daily_spend_limit_minor as f64;
+    let active: f64 = campaigns.iter().filter(|c| c.active).map(|c| c.budget_minor.max(0) as f64).sum();
+    // The cap limits what the strategy adds, as it does for the threshold
+    // table: an account whose budgets are already above it (set by hand, or a
+    // cap lowered since) is not cut down to it. It is levelled within its
+    // current total, and only a campaign that loses money at the margin is
+    // cut, since the step refuses every increase there and money taken from
+    // a weaker campaign could go nowhere.
+    let over_cap = active > rule.max_daily_spend_limit_minor as f64;
+    let cap = (rule.max_daily_spend_limit_minor as f64).max(active);
     // The level at which the targets fill the cap, searched from the lowest
     // level any decision uses (below it the cap cannot change a decision).
     let floor = 1.0 / b_hi.max(b);
@@ -122,8 +130,7 @@ pub fn plan_account(rule: &RuleSettings, campaigns: &[PlanInput]) -> AccountPlan
     }
     // At the cap when less room is left than a minimum move of the whole
     // account: a campaign's growth must then be paid for by another's cut.
-    let active: f64 = campaigns.iter().filter(|c| c.active).map(|c| c.budget_minor.max(0) as f64).sum();
-    let at_cap = cap_level > 0.0 && active >= cap * (1.0 - s.min_move_percent / 100.0);
+    let at_cap = !over_cap && cap_level > 0.0 && active >= cap * (1.0 - s.min_move_percent / 100.0);
     let levels = Levels {
         grow: cap_level.max(1.0 / b_lo),
         cut: if at_cap { cap_level.max(1.0 / b_hi) } else { 1.0 / b_hi },

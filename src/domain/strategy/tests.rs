@@ -311,6 +311,26 @@ fn a_full_account_moves_budget_between_campaigns_on_their_intervals_alone() {
 }
 
 #[test]
+fn an_account_above_its_cap_is_not_cut_down_to_it() {
+    // Budgets of 120,000 under a 50,000 cap (set by hand): every campaign pays
+    // at the margin (0.85 x the upper bound above 1), so none is cut although
+    // the targets level them; the one that loses money at the margin is.
+    let inputs = [
+        input(40_000, Some(belief(1.6, 0.1))),
+        input(40_000, Some(belief(2.6, 0.1))),
+        input(40_000, Some(belief(3.2, 0.1))),
+        input(40_000, Some(belief(0.9, 0.1))),
+    ];
+    let over = RuleSettings { max_daily_spend_limit_minor: 50_000, max_daily_budget_minor: 100_000, ..rule() };
+    let plan = plan_account(&over, &inputs);
+    for kept in &plan.plans[..3] {
+        assert_ne!(kept.proposal.action, ActionType::ScaleDown, "{kept:?}");
+        assert_ne!(kept.proposal.action, ActionType::Pause, "{kept:?}");
+    }
+    assert_eq!(plan.plans[3].proposal.action, ActionType::ScaleDown, "{:?}", plan.plans[3]);
+}
+
+#[test]
 fn alike_campaigns_intervals_carry_the_uncertainty_of_the_accounts_mean() {
     // Identical campaigns: the prior is tight, so without the pooled mean's
     // own uncertainty every interval would be narrower than what the account's
