@@ -181,8 +181,9 @@ pub async fn evaluate_account(
 
     // The marginal-ROAS strategy also re-reads the past week day by day.
     let rules_in_use: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
-    let recent = marginal::read_recent(state, account, &rules_in_use, today, now).await?;
     let (today_days, today_rows) = &insights[&MetricsWindow::Today];
+    let windows = insights.get(&MetricsWindow::Last24Hours).map(|(_, rows)| (rows, today_rows));
+    let recent = marginal::read_recent(state, account, &rules_in_use, today, now, windows).await?;
     let strategy = marginal::plan(state, &planned, tz, now, today_rows, recent.as_ref()).await?;
     let mut decided: Vec<Option<NewAction>> = vec![None; planned.len()];
     let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);

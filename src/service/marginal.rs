@@ -51,6 +51,9 @@ pub(crate) struct MarginalPlan {
     pub lag: Option<Arc<LearnedLag>>,
 }
 
+/// Per campaign, the last stored reading of each past day, by `YYYY-MM-DD`.
+pub(crate) type StoredDays = HashMap<String, HashMap<String, DayReading>>;
+
 /// The figures of one campaign-day as read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Figures {
@@ -209,12 +212,24 @@ pub(crate) async fn plan(
     }
     out.reported_days = totals.into_values().collect();
     let lag = super::reporting_lag::for_account(state, account, tz, now).await?;
-    let readings =
-        snapshots::last_day_readings(&state.db, account, now - TimeDelta::days(HISTORY_DAYS as i64 + 1)).await?;
-    let mut by_campaign: HashMap<String, HashMap<String, DayReading>> = HashMap::new();
-    for r in readings {
-        by_campaign.entry(r.campaign_id.clone()).or_default().insert(r.day.clone(), r);
-    }
+    // The last stored reading of each past day does not change once the day
+    // has ended: read once per account-local day (the query scans the
+    // account's snapshots of four weeks), then kept in memory.
+    let by_campaign = match state.lag_curves.stored_days(account, today) {
+        Some(kept) => kept,
+        None => {
+            let since = now - TimeDelta::days(HISTORY_DAYS as i64 + 1);
+            let mut by_campaign: StoredDays = HashMap::new();
+            for r in snapshots::last_day_readings(&state.db, account, since).await? {
+                if r.day.as_str() < today.to_string().as_str() {
+                    by_campaign.entry(r.campaign_id.clone()).or_default().insert(r.day.clone(), r);
+                }
+            }
+            let kept = Arc::new(by_campaign);
+            state.lag_curves.keep_stored_days(account, today, kept.clone());
+            kept
+        }
+    };
     // One plan per marginal rule (an account rule and campaign rules may differ).
     let mut groups: Vec<(&RuleSettings, Vec<Member>)> = Vec::new();
     let mut group_of: HashMap<i64, usize> = HashMap::new();
@@ -228,7 +243,7 @@ pub(crate) async fn plan(
             index: i,
             budget: campaign.daily_budget_minor().unwrap_or(0),
             active: campaign.is_active(),
-            stored: by_campaign.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
+            stored: by_campaign.get(campaign.campaign_id.as_str()).cloned().unwrap_or_default(),
             today: today_rows.get(&campaign.campaign_id).map(Figures::from),
             recent: by_day.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
         });
@@ -240,6 +255,35 @@ pub(crate) async fn plan(
     out.beliefs = beliefs.into_iter().map(|(i, b)| (planned[i].0.campaign_id.clone(), b)).collect();
     out.order = order;
     Ok(out)
+}
+
+/// Yesterday per campaign as the 24-hour window (yesterday and today) minus
+/// today, both read in the same cycle.
+fn yesterday_from(
+    last_24_hours: &HashMap<CampaignId, CampaignPerformance>,
+    today_rows: &HashMap<CampaignId, CampaignPerformance>,
+    yesterday: NaiveDate,
+) -> Vec<CampaignPerformance> {
+    let day = yesterday.to_string();
+    last_24_hours
+        .values()
+        .map(|w| {
+            let t = today_rows.get(&w.campaign_id);
+            let less = |f: fn(&CampaignPerformance) -> i64| (f(w) - t.map_or(0, f)).max(0);
+            CampaignPerformance {
+                campaign_id: w.campaign_id.clone(),
+                campaign_name: w.campaign_name.clone(),
+                spend_minor: less(|p| p.spend_minor),
+                revenue_minor: less(|p| p.revenue_minor),
+                impressions: less(|p| p.impressions),
+                clicks: less(|p| p.clicks),
+                conversions: less(|p| p.conversions),
+                ctr_percent: 0.0,
+                date_start: day.clone(),
+                date_stop: day.clone(),
+            }
+        })
+        .collect()
 }
 
 /// `window - today`, when both were read.
@@ -327,7 +371,8 @@ pub(crate) struct RecentDays {
 }
 
 /// Reads what the strategy needs of the past week when any rule of `rules`
-/// uses it: yesterday every cycle (its revenue is still arriving fast), the
+/// uses it: yesterday every cycle (its revenue is still arriving fast; taken
+/// from the 24-hour window minus today when the cycle read both anyway), the
 /// days before it once per account-local day (one more paged read; they
 /// change slowly), kept in memory until the day ends.
 pub(crate) async fn read_recent(
@@ -336,6 +381,7 @@ pub(crate) async fn read_recent(
     rules: &[&ScalingRule],
     today: NaiveDate,
     now: DateTime<Utc>,
+    windows: Option<(&HashMap<CampaignId, CampaignPerformance>, &HashMap<CampaignId, CampaignPerformance>)>,
 ) -> Result<Option<RecentDays>> {
     if !rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas) {
         return Ok(None);
@@ -344,7 +390,10 @@ pub(crate) async fn read_recent(
     let read = |window: InsightsWindow| async move {
         state.platform.insights(account, &window).await.map_err(|e| super::platform_error(state, account, e))
     };
-    let yesterday = read(InsightsWindow::Daily { since: back(1), until: back(1) }).await?;
+    let yesterday = match windows {
+        Some((last_24_hours, today_rows)) => yesterday_from(last_24_hours, today_rows, back(1)),
+        None => read(InsightsWindow::Daily { since: back(1), until: back(1) }).await?,
+    };
     let (week, week_read_at) = match state.lag_curves.week(account.as_str(), today) {
         Some(cached) => cached,
         None => {

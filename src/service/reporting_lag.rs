@@ -24,6 +24,7 @@ pub const LEARNING_DAYS: i64 = 35;
 pub struct LagCache {
     learned: Arc<Mutex<ByAccount<Arc<LearnedLag>>>>,
     weeks: Arc<Mutex<ByAccount<WeekRead>>>,
+    stored: Arc<Mutex<ByAccount<Arc<super::marginal::StoredDays>>>>,
 }
 
 /// Per account, the local day something was made for and the thing.
@@ -37,6 +38,17 @@ impl LagCache {
     pub(crate) fn week(&self, account: &str, today: NaiveDate) -> Option<WeekRead> {
         let weeks = self.weeks.lock().unwrap_or_else(|e| e.into_inner());
         weeks.get(account).filter(|(day, _)| *day == today).map(|(_, read)| read.clone())
+    }
+
+    /// The last stored reading of each past day, as read on local day `today`.
+    pub(crate) fn stored_days(&self, account: &str, today: NaiveDate) -> Option<Arc<super::marginal::StoredDays>> {
+        let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner());
+        stored.get(account).filter(|(day, _)| *day == today).map(|(_, days)| days.clone())
+    }
+
+    /// Keeps the past days' stored readings read on `today`.
+    pub(crate) fn keep_stored_days(&self, account: &str, today: NaiveDate, days: Arc<super::marginal::StoredDays>) {
+        self.stored.lock().unwrap_or_else(|e| e.into_inner()).insert(account.to_owned(), (today, days));
     }
 
     /// Keeps the week read for `account` on `today` (replacing an older day's).
