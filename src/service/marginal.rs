@@ -257,6 +257,9 @@ pub(crate) async fn plan(
     Ok(out)
 }
 
+/// A window's figures by campaign.
+pub(crate) type Rows = HashMap<CampaignId, CampaignPerformance>;
+
 /// Yesterday per campaign as the 24-hour window (yesterday and today) minus
 /// today, both read in the same cycle.
 fn yesterday_from(
@@ -381,7 +384,7 @@ pub(crate) async fn read_recent(
     rules: &[&ScalingRule],
     today: NaiveDate,
     now: DateTime<Utc>,
-    windows: Option<(&HashMap<CampaignId, CampaignPerformance>, &HashMap<CampaignId, CampaignPerformance>)>,
+    windows: Option<(&Rows, &Rows)>,
 ) -> Result<Option<RecentDays>> {
     if !rules.iter().any(|r| r.settings.strategy == Strategy::MarginalRoas) {
         return Ok(None);
