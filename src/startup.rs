@@ -102,7 +102,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
             settings.engine.alert_budget_change_minor,
         ),
         metrics: crate::metrics::Metrics::new(),
-        lag_curves: Default::default(),
+        day_cache: Default::default(),
     };
     crate::monitoring::install(&state);
     Ok((state, platform.sandbox))

@@ -42,10 +42,15 @@ pub async fn insert(db: &impl ConnectionTrait, account: &str, rows: &[DayTotals]
     Ok(())
 }
 
-/// Every reading of `account` taken since `since`: the "today" snapshots
+/// Every reading of `account` taken from `since` to `until`: the "today" snapshots
 /// summed per day and moment (PostgreSQL widens `SUM(bigint)` to numeric,
 /// hence the casts), then the re-read days.
-pub async fn since(db: &impl ConnectionTrait, account: &str, since: DateTime<Utc>) -> Result<Vec<DayTotals>> {
+pub async fn between(
+    db: &impl ConnectionTrait,
+    account: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<DayTotals>> {
     let backend = db.get_database_backend();
     let mut today = RawSql::new(
         backend,
@@ -53,13 +58,13 @@ pub async fn since(db: &impl ConnectionTrait, account: &str, since: DateTime<Utc
          CAST(SUM(revenue_minor) AS BIGINT) AS revenue_minor, CAST(SUM(conversions) AS BIGINT) AS conversions \
          FROM performance_snapshots WHERE metrics_window = 'today' AND account_id = ",
     );
-    today.bind(account.to_owned()).push(" AND taken_at >= ").bind(since);
+    today.bind(account.to_owned()).push(" AND taken_at >= ").bind(since).push(" AND taken_at <= ").bind(until);
     today.push(" GROUP BY window_start, taken_at");
     let mut reread = RawSql::new(
         backend,
         "SELECT day, taken_at, spend_minor, revenue_minor, conversions FROM reported_days WHERE account_id = ",
     );
-    reread.bind(account.to_owned()).push(" AND taken_at >= ").bind(since);
+    reread.bind(account.to_owned()).push(" AND taken_at >= ").bind(since).push(" AND taken_at <= ").bind(until);
     let mut out = Vec::new();
     for sql in [today, reread] {
         for row in db.query_all_raw(sql.build()).await? {

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use chrono::{Days, NaiveDate, Utc};
-use chrono_tz::Tz;
 
 use super::{AppState, executor, marginal, platform_error};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction, RoasBelief};
@@ -13,7 +12,7 @@ use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
 use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
-use crate::error::{Error, PlatformFailure, Result};
+use crate::error::{Error, Result};
 use crate::persistence::snapshots::NewSnapshot;
 use crate::persistence::{actions, lag_readings, rules, snapshots};
 use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
@@ -106,12 +105,7 @@ pub async fn evaluate_account(
     options: EvaluateOptions,
 ) -> Result<AccountOutcome> {
     let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
-    let tz: Tz = info.timezone_name.parse().map_err(|_| {
-        Error::Platform(PlatformFailure::permanent(format!(
-            "account {account} reports an unknown time zone {:?}",
-            info.timezone_name
-        )))
-    })?;
+    let tz = super::account_time_zone(account, &info)?;
     let now = Utc::now();
     let account_rules = rules_for(state, &info, options.dry_run).await?;
     let campaigns = state.platform.campaigns(account).await.map_err(|e| platform_error(state, account, e))?;

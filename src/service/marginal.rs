@@ -215,18 +215,19 @@ pub(crate) async fn plan(
     // The last stored reading of each past day does not change once the day
     // has ended: read once per account-local day (the query scans the
     // account's snapshots of four weeks), then kept in memory.
-    let by_campaign = match state.lag_curves.stored_days(account, today) {
+    let by_campaign = match state.day_cache.stored_days(account, today) {
         Some(kept) => kept,
         None => {
             let since = now - TimeDelta::days(HISTORY_DAYS as i64 + 1);
             let mut by_campaign: StoredDays = HashMap::new();
+            let today_key = today.to_string();
             for r in snapshots::last_day_readings(&state.db, account, since).await? {
-                if r.day.as_str() < today.to_string().as_str() {
+                if r.day < today_key {
                     by_campaign.entry(r.campaign_id.clone()).or_default().insert(r.day.clone(), r);
                 }
             }
             let kept = Arc::new(by_campaign);
-            state.lag_curves.keep_stored_days(account, today, kept.clone());
+            state.day_cache.keep_stored_days(account, today, kept.clone());
             kept
         }
     };
@@ -397,11 +398,11 @@ pub(crate) async fn read_recent(
         Some((last_24_hours, today_rows)) => yesterday_from(last_24_hours, today_rows, back(1)),
         None => read(InsightsWindow::Daily { since: back(1), until: back(1) }).await?,
     };
-    let (week, week_read_at) = match state.lag_curves.week(account.as_str(), today) {
+    let (week, week_read_at) = match state.day_cache.week(account.as_str(), today) {
         Some(cached) => cached,
         None => {
             let rows = Arc::new(read(InsightsWindow::Daily { since: back(RECENT_DAYS), until: back(2) }).await?);
-            state.lag_curves.keep_week(account.as_str(), today, rows.clone(), now);
+            state.day_cache.keep_week(account.as_str(), today, rows.clone(), now);
             (rows, now)
         }
     };

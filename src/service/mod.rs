@@ -43,8 +43,23 @@ pub struct AppState {
     pub alerts: crate::alerts::Alerts,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
-    /// Each account's reporting-lag curve, learned once per local day.
-    pub lag_curves: reporting_lag::LagCache,
+    /// What the marginal-ROAS strategy keeps per account for its local day:
+    /// the learned lag curve, the re-read week and the stored day readings.
+    pub day_cache: reporting_lag::DayCache,
+}
+
+/// The time zone an account reports, or a permanent platform failure naming
+/// it (the service cannot place the account's days without it).
+pub(crate) fn account_time_zone(
+    account: &AccountId,
+    info: &crate::platform::AccountInfo,
+) -> crate::error::Result<chrono_tz::Tz> {
+    info.timezone_name.parse().map_err(|_| {
+        crate::error::Error::Platform(crate::error::PlatformFailure::permanent(format!(
+            "account {account} reports an unknown time zone {:?}",
+            info.timezone_name
+        )))
+    })
 }
 
 /// Counts a failed platform call by account and kind, and converts it.

@@ -209,7 +209,7 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
     // The reporting-lag curve as the engine knew it when the period began.
     let lag = if any_marginal {
         let start = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() + offset);
-        super::reporting_lag::learn_before(state, account, &start, req.start).await?.curve
+        super::reporting_lag::learn_before(state, account, &start, req.start, None).await?.curve
     } else {
         LagCurve::prior()
     };

@@ -1,6 +1,6 @@
 //! Each account's reporting-lag curve: learned from the account's stored
 //! readings of the same days ("today" snapshots and re-read past days) by
-//! [`crate::domain::strategy::learn_lag`], blended with the prior until
+//! [`crate::domain::strategy::learn_lag_from`], blended with the prior until
 //! enough days exist; refitted once per account-local day and kept in memory.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use super::AppState;
 use crate::domain::ids::AccountId;
-use crate::domain::strategy::{LearnedLag, ObservedDay, lag_learn::DayReading, learn_lag, learn_lag_from};
+use crate::domain::strategy::{LagShape, LearnedLag, ObservedDay, lag_learn::DayReading, learn_lag_from};
 use crate::error::{Error, Result};
 use crate::persistence::lag_readings::{self, DayTotals};
 use crate::platform::CampaignPerformance;
@@ -18,10 +18,11 @@ use crate::platform::CampaignPerformance;
 /// Days of readings the curve is learned from.
 pub const LEARNING_DAYS: i64 = 35;
 
-/// What the marginal-ROAS strategy keeps per account for the local day: the
-/// curve learned at its first cycle and the past week read then.
+/// What the marginal-ROAS strategy keeps per account for the local day,
+/// from its first cycle of the day: the learned curve, the past week as
+/// re-read then, and the last stored reading of each older day.
 #[derive(Clone, Default)]
-pub struct LagCache {
+pub struct DayCache {
     learned: Arc<Mutex<ByAccount<Arc<LearnedLag>>>>,
     weeks: Arc<Mutex<ByAccount<WeekRead>>>,
     stored: Arc<Mutex<ByAccount<Arc<super::marginal::StoredDays>>>>,
@@ -33,7 +34,7 @@ type ByAccount<T> = HashMap<String, (NaiveDate, T)>;
 /// The rows each past day read for an account, and when.
 type WeekRead = (Arc<Vec<CampaignPerformance>>, DateTime<Utc>);
 
-impl LagCache {
+impl DayCache {
     /// The week read for `account` on local day `today`, if any.
     pub(crate) fn week(&self, account: &str, today: NaiveDate) -> Option<WeekRead> {
         let weeks = self.weeks.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,7 +74,7 @@ pub(crate) async fn for_account(
 ) -> Result<Arc<LearnedLag>> {
     let today = now.with_timezone(&tz).date_naive();
     // A poisoned lock only means another task panicked mid-insert: the map is still usable.
-    let cached = state.lag_curves.learned.lock().unwrap_or_else(|e| e.into_inner()).get(account).cloned();
+    let cached = state.day_cache.learned.lock().unwrap_or_else(|e| e.into_inner()).get(account).cloned();
     if let Some((day, learned)) = &cached
         && *day == today
     {
@@ -81,12 +82,9 @@ pub(crate) async fn for_account(
     }
     // Start the search from the last fit of this account, if any.
     let previous = cached.filter(|(_, l)| l.days_observed > 0).map(|(_, l)| l.shape);
-    let rows = lag_readings::since(&state.db, account, now - TimeDelta::days(LEARNING_DAYS)).await?;
-    let rows: Vec<DayTotals> = rows.into_iter().filter(|r| r.taken_at <= now).collect();
-    let days = observed_days(&rows, &|d| super::marginal::day_start(tz, d));
-    let learned = Arc::new(learn_lag_from(&days, previous));
+    let learned = Arc::new(learn_before(state, account, &|d| super::marginal::day_start(tz, d), now, previous).await?);
     state
-        .lag_curves
+        .day_cache
         .learned
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -96,19 +94,20 @@ pub(crate) async fn for_account(
 
 /// Learns the account's curve from every reading taken before `now`.
 pub(crate) async fn learn_now(state: &AppState, account: &str, tz: Tz, now: DateTime<Utc>) -> Result<LearnedLag> {
-    learn_before(state, account, &|d| super::marginal::day_start(tz, d), now).await
+    learn_before(state, account, &|d| super::marginal::day_start(tz, d), now, None).await
 }
 
-/// [`learn_now`] with the days' starts given (replays infer them).
+/// [`learn_now`] with the days' starts given (replays infer them) and the
+/// fit searched from `previous` when given.
 pub(crate) async fn learn_before(
     state: &AppState,
     account: &str,
     day_start: &(dyn Fn(NaiveDate) -> Option<DateTime<Utc>> + Sync),
     now: DateTime<Utc>,
+    previous: Option<LagShape>,
 ) -> Result<LearnedLag> {
-    let rows = lag_readings::since(&state.db, account, now - TimeDelta::days(LEARNING_DAYS)).await?;
-    let rows: Vec<DayTotals> = rows.into_iter().filter(|r| r.taken_at <= now).collect();
-    Ok(learn_lag(&observed_days(&rows, day_start)))
+    let rows = lag_readings::between(&state.db, account, now - TimeDelta::days(LEARNING_DAYS), now).await?;
+    Ok(learn_lag_from(&observed_days(&rows, day_start), previous))
 }
 
 /// The readings grouped by day, each timed from its day's start; rows naming
@@ -151,12 +150,7 @@ pub async fn report(state: &AppState, account: &AccountId) -> Result<LagReport> 
         Err(e) if e.is_not_found() => return Err(Error::NotFound { kind: "account", id: account.to_string() }),
         Err(e) => return Err(super::platform_error(state, account, e)),
     };
-    let tz: Tz = info.timezone_name.parse().map_err(|_| {
-        Error::Platform(crate::error::PlatformFailure::permanent(format!(
-            "account {account} reports an unknown time zone {:?}",
-            info.timezone_name
-        )))
-    })?;
+    let tz = super::account_time_zone(account, &info)?;
     let now = Utc::now();
     Ok(LagReport { learned: learn_now(state, account.as_str(), tz, now).await?, computed_at: now })
 }

@@ -46,12 +46,7 @@ pub struct LearnOutcome {
 async fn account_info(state: &AppState, account: &AccountId) -> Result<Option<(AccountInfo, Tz)>> {
     match state.platform.account(account).await {
         Ok(info) => {
-            let tz: Tz = info.timezone_name.parse().map_err(|_| {
-                Error::Platform(crate::error::PlatformFailure::permanent(format!(
-                    "account {account} reports an unknown time zone {:?}",
-                    info.timezone_name
-                )))
-            })?;
+            let tz = super::account_time_zone(account, &info)?;
             Ok(Some((info, tz)))
         }
         Err(e) if e.is_not_found() => Err(Error::NotFound { kind: "account", id: account.to_string() }),

@@ -467,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn campaigns_follow_their_own_lag_curves() {
+    fn campaigns_follow_their_own_day_cache() {
         let mut p = MarketParams::realistic();
         let mut slow = MarketParams::slow_lag();
         slow.share = 0.5;

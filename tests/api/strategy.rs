@@ -313,7 +313,7 @@ async fn the_reporting_lag_is_learned_from_stored_readings_and_shown() {
         let before_cycle = Utc::now() - TimeDelta::seconds(1);
         let req = EvaluateCampaignsRequest { account_id: ACCOUNT.into(), campaign_ids: Vec::new(), dry_run: false };
         app.autoscaler.clone().evaluate_campaigns(req).await.expect("evaluated");
-        let stored = lag_readings::since(&app.state.db, ACCOUNT, before_cycle).await.expect("readings");
+        let stored = lag_readings::between(&app.state.db, ACCOUNT, before_cycle, Utc::now()).await.expect("readings");
         let days: std::collections::BTreeSet<&str> = stored.iter().map(|r| r.day.as_str()).collect();
         assert_eq!(days.len(), 8, "today and the seven days before it: {stored:?}");
 

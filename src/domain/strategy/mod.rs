@@ -21,4 +21,4 @@ mod tests;
 pub use allocate::{CampaignPlan, PlanInput, plan_account};
 pub use estimate::{AccountPrior, Belief, CampaignHistory, DayExposure, estimate_account};
 pub use lag::LagCurve;
-pub use lag_learn::{LagShape, LearnedLag, ObservedDay, learn as learn_lag, learn_from as learn_lag_from};
+pub use lag_learn::{LagShape, LearnedLag, ObservedDay, learn_from as learn_lag_from};

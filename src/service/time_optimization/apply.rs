@@ -13,7 +13,7 @@ use super::AppState;
 use crate::domain::ids::AccountId;
 use crate::domain::rule;
 use crate::domain::time_profile::{self, PeakWindow};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::persistence::profiles::StoredProfile;
 use crate::persistence::rules;
 use crate::platform::meta::{BudgetValueType, NewBudgetSchedule};
@@ -70,9 +70,7 @@ async fn apply(
         return Ok(());
     }
     let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
-    let tz: Tz = info.timezone_name.parse().map_err(|_| {
-        Error::Platform(crate::error::PlatformFailure::permanent(format!("unknown time zone {:?}", info.timezone_name)))
-    })?;
+    let tz = crate::service::account_time_zone(account, &info)?;
     let campaigns = state.platform.campaigns(account).await.map_err(|e| platform_error(state, account, e))?;
     let now = Utc::now();
     let Some(tomorrow) = now.with_timezone(&tz).date_naive().checked_add_days(Days::new(1)) else { return Ok(()) };
