@@ -5,22 +5,21 @@
 //! one.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
 };
 
-use super::entity::action_event;
+use super::bulk::MultiRowInsert;
 use super::entity::scaling_action::{self, Column, Entity as Actions};
+use super::history::RawSql;
 use crate::domain::action::{
     ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction, RoasBelief,
 };
 use crate::error::{Error, Result};
 
-/// Rows per INSERT statement: keeps SQLite under its bound-variable limit.
-const INSERT_CHUNK: usize = 500;
 /// Ids per `IN (...)` list.
 const ID_CHUNK: usize = 500;
 
@@ -84,47 +83,110 @@ pub(crate) fn to_domain(m: scaling_action::Model) -> Result<ActionRecord> {
     })
 }
 
-fn to_active(a: &NewAction, now: DateTime<Utc>) -> scaling_action::ActiveModel {
-    scaling_action::ActiveModel {
-        account_id: Set(a.account_id.clone()),
-        campaign_id: Set(a.campaign_id.clone()),
-        campaign_name: Set(a.campaign_name.clone()),
-        rule_id: Set(a.rule_id),
-        cycle_id: Set(a.cycle_id),
-        action_type: Set(a.action_type.as_str().to_owned()),
-        status: Set(a.status.as_str().to_owned()),
-        currency: Set(a.currency.clone()),
-        budget_level: Set(a.budget_level.as_str().to_owned()),
-        old_budget_minor: Set(a.old_budget_minor),
-        new_budget_minor: Set(a.new_budget_minor),
-        spend_minor: Set(a.metrics.spend_minor),
-        revenue_minor: Set(a.metrics.revenue_minor),
-        impressions: Set(a.metrics.impressions),
-        clicks: Set(a.metrics.clicks),
-        conversions: Set(a.metrics.conversions),
+/// The columns an action is recorded with; the rest start out empty.
+const RECORD: MultiRowInsert = MultiRowInsert {
+    table: "scaling_actions",
+    columns: &[
+        "account_id",
+        "campaign_id",
+        "campaign_name",
+        "rule_id",
+        "cycle_id",
+        "action_type",
+        "status",
+        "currency",
+        "budget_level",
+        "old_budget_minor",
+        "new_budget_minor",
+        "spend_minor",
+        "revenue_minor",
+        "impressions",
+        "clicks",
+        "conversions",
+        "roas",
+        "ctr_percent",
+        "metrics_window",
+        "window_start",
+        "window_end",
+        "reason",
+        "requires_approval",
+        "created_at",
+        "updated_at",
+        "belief_roas",
+        "belief_low",
+        "belief_high",
+        "belief_credible_level",
+        "belief_unreported_share",
+    ],
+    returning: Some("id"),
+};
+
+/// Pushes one action's row, in [`RECORD`]'s column order, as it is stored
+/// (figures made finite).
+fn push_values(values: &mut Vec<Value>, a: &NewAction, now: DateTime<Utc>) {
+    let belief = a.belief.as_ref();
+    values.extend([
+        Value::from(a.account_id.as_str()),
+        Value::from(a.campaign_id.as_str()),
+        Value::from(a.campaign_name.as_str()),
+        Value::from(a.rule_id),
+        Value::from(a.cycle_id),
+        Value::from(a.action_type.as_str()),
+        Value::from(a.status.as_str()),
+        Value::from(a.currency.as_str()),
+        Value::from(a.budget_level.as_str()),
+        Value::from(a.old_budget_minor),
+        Value::from(a.new_budget_minor),
+        Value::from(a.metrics.spend_minor),
+        Value::from(a.metrics.revenue_minor),
+        Value::from(a.metrics.impressions),
+        Value::from(a.metrics.clicks),
+        Value::from(a.metrics.conversions),
         // Stored figures must be finite on every backend.
-        roas: Set(finite(a.metrics.roas)),
-        ctr_percent: Set(finite(a.metrics.ctr_percent)),
-        metrics_window: Set(a.metrics.window.clone()),
-        window_start: Set(a.metrics.window_start.clone()),
-        window_end: Set(a.metrics.window_end.clone()),
-        reason: Set(a.reason.clone()),
-        requires_approval: Set(a.requires_approval),
-        decided_by: Set(None),
-        decision_comment: Set(None),
-        error: Set(None),
-        claim_token: Set(None),
-        created_at: Set(now),
-        decided_at: Set(None),
-        executed_at: Set(None),
-        updated_at: Set(now),
-        resolution: Set(None),
-        belief_roas: Set(a.belief.map(|b| finite(b.roas))),
-        belief_low: Set(a.belief.map(|b| finite(b.low))),
-        belief_high: Set(a.belief.map(|b| finite(b.high))),
-        belief_credible_level: Set(a.belief.map(|b| finite(b.credible_level))),
-        belief_unreported_share: Set(a.belief.map(|b| finite(b.unreported_share))),
-        ..Default::default()
+        Value::from(finite(a.metrics.roas)),
+        Value::from(finite(a.metrics.ctr_percent)),
+        Value::from(a.metrics.window.as_str()),
+        Value::from(a.metrics.window_start.as_str()),
+        Value::from(a.metrics.window_end.as_str()),
+        Value::from(a.reason.as_str()),
+        Value::from(a.requires_approval),
+        Value::from(now),
+        Value::from(now),
+        Value::from(belief.map(|b| finite(b.roas))),
+        Value::from(belief.map(|b| finite(b.low))),
+        Value::from(belief.map(|b| finite(b.high))),
+        Value::from(belief.map(|b| finite(b.credible_level))),
+        Value::from(belief.map(|b| finite(b.unreported_share))),
+    ]);
+}
+
+/// The record a freshly inserted action reads back as: the decision with its
+/// figures as stored, nothing decided or executed yet.
+fn as_recorded(id: i64, a: &NewAction, now: DateTime<Utc>) -> ActionRecord {
+    let mut action = a.clone();
+    action.metrics.roas = finite(action.metrics.roas);
+    action.metrics.ctr_percent = finite(action.metrics.ctr_percent);
+    if let Some(b) = action.belief.as_mut() {
+        *b = RoasBelief {
+            roas: finite(b.roas),
+            low: finite(b.low),
+            high: finite(b.high),
+            credible_level: finite(b.credible_level),
+            unreported_share: finite(b.unreported_share),
+        };
+    }
+    ActionRecord {
+        id,
+        status: a.status,
+        decided_by: None,
+        decision_comment: None,
+        error: None,
+        created_at: now,
+        decided_at: None,
+        executed_at: None,
+        updated_at: now,
+        resolution: None,
+        action,
     }
 }
 
@@ -143,19 +205,27 @@ async fn lock_event_log(txn: &impl ConnectionTrait) -> Result<()> {
     Ok(())
 }
 
-async fn append_events(txn: &impl ConnectionTrait, rows: &[ActionRecord], kind: &str, at: DateTime<Utc>) -> Result<()> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let events = chunk.iter().map(|r| action_event::ActiveModel {
-            action_id: Set(r.id),
-            kind: Set(kind.to_owned()),
-            status: Set(r.status.as_str().to_owned()),
-            account_id: Set(r.action.account_id.clone()),
-            campaign_id: Set(r.action.campaign_id.clone()),
-            action_type: Set(r.action.action_type.as_str().to_owned()),
-            created_at: Set(at),
-            ..Default::default()
-        });
-        action_event::Entity::insert_many(events).exec_without_returning(txn).await?;
+/// Appends one event of `kind` per action in `ids`, in id order, each with
+/// the action's status and mutable fields as they are now in this
+/// transaction (the snapshot `WatchActions` replays): one `INSERT ... SELECT`
+/// per chunk, so the rows are copied by the database, not sent back to it.
+async fn append_events(txn: &impl ConnectionTrait, ids: &[i64], kind: &str, at: DateTime<Utc>) -> Result<()> {
+    let backend = txn.get_database_backend();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let mut sql = RawSql::new(
+            backend,
+            "INSERT INTO action_events (action_id, kind, status, account_id, campaign_id, action_type, created_at, \
+             action_decided_by, action_decision_comment, action_error, action_decided_at, action_executed_at, \
+             action_updated_at, action_resolution) SELECT id, ",
+        );
+        sql.bind(kind).push(", status, account_id, campaign_id, action_type, ").bind(at);
+        // Ids come from the database, never from a caller: safe as literals.
+        let list = chunk.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        sql.push(&format!(
+            ", decided_by, decision_comment, error, decided_at, executed_at, updated_at, resolution \
+             FROM scaling_actions WHERE id IN ({list}) ORDER BY id"
+        ));
+        txn.execute_raw(sql.build()).await?;
     }
     Ok(())
 }
@@ -166,19 +236,45 @@ pub async fn insert_many(db: &DatabaseConnection, actions: &[NewAction]) -> Resu
     if actions.is_empty() {
         return Ok(Vec::new());
     }
-    let now = Utc::now();
     let txn = db.begin().await?;
-    lock_event_log(&txn).await?;
-    let mut stored = Vec::with_capacity(actions.len());
-    for chunk in actions.chunks(INSERT_CHUNK) {
-        let models = Actions::insert_many(chunk.iter().map(|a| to_active(a, now))).exec_with_returning(&txn).await?;
-        for m in models {
-            stored.push(to_domain(m)?);
-        }
-    }
-    stored.sort_by_key(|r| r.id);
-    append_events(&txn, &stored, EVENT_CREATED, now).await?;
+    let stored = record_in(&txn, actions).await?;
     txn.commit().await?;
+    Ok(stored)
+}
+
+/// Records decisions and their `created` events inside the caller's
+/// transaction (which must not have written events yet): prepared multi-row
+/// inserts returning only the new ids, then the events copied by the
+/// database. Returns the records in id order.
+pub(crate) async fn record_in(txn: &DatabaseTransaction, actions: &[NewAction]) -> Result<Vec<ActionRecord>> {
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Both backends keep microseconds: the records returned match what a
+    // later read shows.
+    let now = Utc::now().trunc_subsecs(6);
+    let backend = txn.get_database_backend();
+    lock_event_log(txn).await?;
+    let mut stored = Vec::with_capacity(actions.len());
+    for chunk in actions.chunks(RECORD.chunk_rows()) {
+        let mut values = Vec::with_capacity(chunk.len() * RECORD.columns.len());
+        for a in chunk {
+            push_values(&mut values, a, now);
+        }
+        let mut ids = Vec::with_capacity(chunk.len());
+        for row in txn.query_all_raw(RECORD.statement(backend, values)).await? {
+            ids.push(row.try_get_by_index::<i64>(0)?);
+        }
+        if ids.len() != chunk.len() {
+            return Err(Error::Internal(format!("{} actions inserted, {} ids returned", chunk.len(), ids.len())));
+        }
+        // One statement's rows take increasing ids in VALUES order on both
+        // backends; RETURNING itself promises no order.
+        ids.sort_unstable();
+        stored.extend(ids.into_iter().zip(chunk).map(|(id, a)| as_recorded(id, a, now)));
+    }
+    let ids: Vec<i64> = stored.iter().map(|r| r.id).collect();
+    append_events(txn, &ids, EVENT_CREATED, now).await?;
     Ok(stored)
 }
 
@@ -223,7 +319,7 @@ pub async fn transition_many(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let now = Utc::now();
+    let now = Utc::now().trunc_subsecs(6);
     let txn = db.begin().await?;
     lock_event_log(&txn).await?;
     let mut moved = Vec::new();
@@ -266,7 +362,8 @@ pub async fn transition_many(
         }
     }
     moved.sort_by_key(|r| r.id);
-    append_events(&txn, &moved, EVENT_STATUS_CHANGED, now).await?;
+    let ids: Vec<i64> = moved.iter().map(|r| r.id).collect();
+    append_events(&txn, &ids, EVENT_STATUS_CHANGED, now).await?;
     txn.commit().await?;
     Ok(moved)
 }

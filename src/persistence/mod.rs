@@ -1,8 +1,10 @@
 //! Persistence: SeaORM entities and repository functions that return domain
 //! types. The only layer that speaks SQL; works on SQLite and PostgreSQL alike.
 pub mod actions;
+mod bulk;
 pub mod cycles;
 pub mod dashboard;
+pub mod decisions;
 pub mod entity;
 pub mod history;
 pub mod hourly;
@@ -17,6 +19,7 @@ pub mod snapshots;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
 /// Default database: a SQLite file in the working directory, created on first use.
@@ -28,8 +31,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         // SQLite serialises writers; a small pool with WAL keeps readers free
-        // while one writer works, and the busy timeout queues the rest.
-        options.max_connections(4).min_connections(1);
+        // while one writer works, and the busy timeout queues the rest. Set
+        // on every connection the pool opens, not just the first.
+        options.max_connections(4).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+        });
     } else {
         options.max_connections(16);
     }
@@ -50,11 +58,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         migrated?;
     }
     let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA busy_timeout = 10000"] {
-            db.execute_unprepared(pragma).await?;
-        }
-    } else {
+    if db.get_database_backend() == DbBackend::Postgres {
         migrate(&db, url).await?;
     }
     Ok(db)

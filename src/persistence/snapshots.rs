@@ -1,8 +1,9 @@
 //! Performance snapshots: the metrics read for every evaluated campaign,
 //! written in batches (the learning data of the time optimizer).
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, Value};
 
+use super::bulk::MultiRowInsert;
 use super::entity::performance_snapshot;
 use crate::domain::action::ActionMetrics;
 use crate::error::Result;
@@ -28,32 +29,59 @@ pub struct NewSnapshot {
     pub status: String,
 }
 
-const CHUNK: usize = 1_000;
+/// A snapshot's columns, in the order [`insert_many`] pushes them.
+const INSERT: MultiRowInsert = MultiRowInsert {
+    table: "performance_snapshots",
+    columns: &[
+        "account_id",
+        "campaign_id",
+        "cycle_id",
+        "taken_at",
+        "currency",
+        "metrics_window",
+        "window_start",
+        "window_end",
+        "spend_minor",
+        "revenue_minor",
+        "impressions",
+        "clicks",
+        "conversions",
+        "roas",
+        "ctr_percent",
+        "daily_budget_minor",
+        "status",
+    ],
+    returning: None,
+};
 
-/// Inserts snapshots in multi-row statements.
+/// Inserts snapshots in prepared multi-row statements.
 pub async fn insert_many(db: &impl ConnectionTrait, snapshots: &[NewSnapshot]) -> Result<()> {
-    for chunk in snapshots.chunks(CHUNK) {
-        let rows = chunk.iter().map(|s| performance_snapshot::ActiveModel {
-            account_id: Set(s.account_id.clone()),
-            campaign_id: Set(s.campaign_id.clone()),
-            cycle_id: Set(s.cycle_id),
-            taken_at: Set(s.taken_at),
-            currency: Set(s.currency.clone()),
-            metrics_window: Set(s.metrics.window.clone()),
-            window_start: Set(s.metrics.window_start.clone()),
-            window_end: Set(s.metrics.window_end.clone()),
-            spend_minor: Set(s.metrics.spend_minor),
-            revenue_minor: Set(s.metrics.revenue_minor),
-            impressions: Set(s.metrics.impressions),
-            clicks: Set(s.metrics.clicks),
-            conversions: Set(s.metrics.conversions),
-            roas: Set(if s.metrics.roas.is_finite() { s.metrics.roas } else { 0.0 }),
-            ctr_percent: Set(if s.metrics.ctr_percent.is_finite() { s.metrics.ctr_percent } else { 0.0 }),
-            daily_budget_minor: Set(s.daily_budget_minor),
-            status: Set(s.status.clone()),
-            ..Default::default()
-        });
-        performance_snapshot::Entity::insert_many(rows).exec_without_returning(db).await?;
+    let finite = |x: f64| if x.is_finite() { x } else { 0.0 };
+    let backend = db.get_database_backend();
+    for chunk in snapshots.chunks(INSERT.chunk_rows()) {
+        let mut values = Vec::with_capacity(chunk.len() * INSERT.columns.len());
+        for s in chunk {
+            values.extend([
+                Value::from(s.account_id.as_str()),
+                Value::from(s.campaign_id.as_str()),
+                Value::from(s.cycle_id),
+                Value::from(s.taken_at),
+                Value::from(s.currency.as_str()),
+                Value::from(s.metrics.window.as_str()),
+                Value::from(s.metrics.window_start.as_str()),
+                Value::from(s.metrics.window_end.as_str()),
+                Value::from(s.metrics.spend_minor),
+                Value::from(s.metrics.revenue_minor),
+                Value::from(s.metrics.impressions),
+                Value::from(s.metrics.clicks),
+                Value::from(s.metrics.conversions),
+                Value::from(finite(s.metrics.roas)),
+                Value::from(finite(s.metrics.ctr_percent)),
+                Value::from(s.daily_budget_minor),
+                Value::from(s.status.as_str()),
+            ]);
+        }
+        db.execute_raw(INSERT.statement(backend, values)).await?;
     }
     Ok(())
 }

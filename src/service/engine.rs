@@ -14,7 +14,7 @@ use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
 use crate::error::{Error, Result};
 use crate::persistence::snapshots::NewSnapshot;
-use crate::persistence::{actions, lag_readings, rules, snapshots};
+use crate::persistence::{actions, decisions, rules};
 use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
 
 /// How an evaluation runs.
@@ -247,9 +247,16 @@ pub async fn evaluate_account(
         return Ok(outcome);
     }
 
-    let recorded = actions::insert_many(&state.db, &decided).await?;
-    snapshots::insert_many(&state.db, &snapshot_rows).await?;
-    lag_readings::insert(&state.db, account.as_str(), &strategy.reported_days).await?;
+    let recorded = decisions::record(
+        &state.db,
+        decisions::Evaluated {
+            account_id: account.as_str(),
+            actions: &decided,
+            snapshots: &snapshot_rows,
+            reported_days: &strategy.reported_days,
+        },
+    )
+    .await?;
     state.events.published();
     state.metrics.campaigns_evaluated.inc_by(recorded.len() as u64);
     state.metrics.observe_actions(&recorded);

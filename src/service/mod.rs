@@ -50,7 +50,7 @@ pub struct AppState {
 
 /// The time zone an account reports, or a permanent platform failure naming
 /// it (the service cannot place the account's days without it).
-pub(crate) fn account_time_zone(
+pub fn account_time_zone(
     account: &AccountId,
     info: &crate::platform::AccountInfo,
 ) -> crate::error::Result<chrono_tz::Tz> {

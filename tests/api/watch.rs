@@ -163,6 +163,67 @@ async fn replayed_events_show_the_action_as_it_was_then() {
 }
 
 #[tokio::test]
+async fn an_event_written_without_its_snapshot_gets_one_from_the_database() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let before = Utc::now() - TimeDelta::seconds(1);
+        let stored = record_actions(&app.state, &[pending("act_1", "1")]).await;
+        let db = &app.state.db;
+        let note = match db.get_database_backend() {
+            DbBackend::Postgres => "UPDATE scaling_actions SET resolution = 'read back' WHERE id = $1",
+            _ => "UPDATE scaling_actions SET resolution = 'read back' WHERE id = ?",
+        };
+        db.execute_raw(Statement::from_sql_and_values(db.get_database_backend(), note, [stored[0].id.into()]))
+            .await
+            .expect("resolution noted");
+        let mut approvals = app.approvals.clone();
+        let decide = DecideActionRequest {
+            action_id: stored[0].id,
+            decision: Decision::Reject as i32,
+            comment: "not now".into(),
+            decided_by: "ana".into(),
+        };
+        approvals.decide_action(decide).await.expect("rejected");
+        // Another writer of the log (a script, a later tool) names only the
+        // event's own columns.
+        let sql = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                "INSERT INTO action_events (action_id, kind, status, account_id, campaign_id, action_type, created_at) \
+                 VALUES ($1, 'status_changed', 'rejected', 'act_1', '1', 'scale_up', $2)"
+            }
+            _ => {
+                "INSERT INTO action_events (action_id, kind, status, account_id, campaign_id, action_type, created_at) \
+                 VALUES (?, 'status_changed', 'rejected', 'act_1', '1', 'scale_up', ?)"
+            }
+        };
+        db.execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [stored[0].id.into(), Utc::now().into()],
+        ))
+        .await
+        .expect("event written");
+
+        let mut stream =
+            watch(&app, WatchActionsRequest { replay_from: Some(timestamp(before)), ..Default::default() }).await;
+        let events = take(&mut stream, 3).await;
+        let created = events[0].action.as_ref().expect("action");
+        assert!(created.decided_by.is_empty(), "{backend:?}: the created event shows it undecided");
+        assert!(created.resolution.is_empty());
+        // The service's own event and the other writer's both carry the
+        // action as it was when they were written.
+        for event in &events[1..] {
+            let action = event.action.as_ref().expect("action");
+            assert_eq!(action.resolution, "read back", "{backend:?}: {event:?}");
+            assert_eq!(action.decided_by, "ana", "{backend:?}: {event:?}");
+            assert_eq!(action.decision_comment, "not now");
+            assert!(action.decide_time.is_some());
+        }
+    }
+}
+
+#[tokio::test]
 async fn resuming_after_a_sequence_has_no_gaps_or_duplicates() {
     for backend in backends() {
         let app = spawn_app(backend).await;
