@@ -12,7 +12,9 @@
 //! Run: `cargo bench --bench cycle`. Environment: BENCH_ACCOUNTS /
 //! BENCH_CAMPAIGNS resize it; BENCH_STRATEGY=marginal-roas gives every
 //! account the marginal-ROAS rule; DATABASE_URL=postgres://... runs it on
-//! PostgreSQL (two scratch databases are created there and dropped).
+//! PostgreSQL (two scratch databases are created there and dropped);
+//! BENCH_REPLICAS=N runs N replicas in this process on the same database and
+//! sandbox, the first starting each cycle and the others joining it.
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -115,15 +117,29 @@ async fn high_water(db: &DatabaseConnection) -> anyhow::Result<[i64; 4]> {
     Ok(out)
 }
 
-async fn rows_since(db: &DatabaseConnection, from: [i64; 4]) -> anyhow::Result<CycleRows> {
+/// The rows with ids in `(from, to]` of each table.
+async fn rows_between(db: &DatabaseConnection, from: [i64; 4], to: [i64; 4]) -> anyhow::Result<CycleRows> {
     Ok(CycleRows {
-        actions: scaling_action::Entity::find().filter(scaling_action::Column::Id.gt(from[0])).all(db).await?,
-        events: action_event::Entity::find().filter(action_event::Column::Seq.gt(from[1])).all(db).await?,
-        snapshots: performance_snapshot::Entity::find()
-            .filter(performance_snapshot::Column::Id.gt(from[2]))
+        actions: scaling_action::Entity::find()
+            .filter(scaling_action::Column::Id.gt(from[0]))
+            .filter(scaling_action::Column::Id.lte(to[0]))
             .all(db)
             .await?,
-        days: reported_day::Entity::find().filter(reported_day::Column::Id.gt(from[3])).all(db).await?,
+        events: action_event::Entity::find()
+            .filter(action_event::Column::Seq.gt(from[1]))
+            .filter(action_event::Column::Seq.lte(to[1]))
+            .all(db)
+            .await?,
+        snapshots: performance_snapshot::Entity::find()
+            .filter(performance_snapshot::Column::Id.gt(from[2]))
+            .filter(performance_snapshot::Column::Id.lte(to[2]))
+            .all(db)
+            .await?,
+        days: reported_day::Entity::find()
+            .filter(reported_day::Column::Id.gt(from[3]))
+            .filter(reported_day::Column::Id.lte(to[3]))
+            .all(db)
+            .await?,
     })
 }
 
@@ -377,22 +393,58 @@ async fn main() -> anyhow::Result<()> {
         limits: Default::default(),
         security: Default::default(),
     };
-    let (state, _sandbox) = build_state(&settings).await?;
+    let (state, sandbox) = build_state(&settings).await?;
+    // Further replicas: the same database and the same sandbox, as replicas
+    // of one deployment; they join the cycle the first one starts.
+    let mut replicas = Vec::new();
+    if let Some(running) = &sandbox {
+        for _ in 1..env_usize("BENCH_REPLICAS", 1).max(1) {
+            let mut more = settings.clone();
+            more.meta.access_token = Some(running.access_token().into());
+            more.meta.graph_url = running.base_url().to_string();
+            more.meta.account_ids = Vec::new();
+            replicas.push(build_state(&more).await?.0);
+        }
+    }
     let backend = scratch.backend();
     println!(
-        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, {backend}, strategy {}",
+        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, {backend}, strategy {}, {} replica(s)",
         accounts * campaigns,
-        settings.engine.default_strategy.as_str()
+        settings.engine.default_strategy.as_str(),
+        replicas.len() + 1,
     );
-    let mut measured = Vec::new();
+    // The rows each cycle wrote are read back after both cycles, so the
+    // peak RSS printed is the cycles' own.
+    let mut marks = vec![high_water(&state.db).await?];
+    let mut times = Vec::new();
     for round in 1..=2 {
-        let requests_before = state.platform.request_count();
-        let before = high_water(&state.db).await?;
+        let requests_of =
+            || state.platform.request_count() + replicas.iter().map(|r| r.platform.request_count()).sum::<u64>();
+        let requests_before = requests_of();
         let started = Instant::now();
-        let report = cycle::run_cycle(&state, CycleMode::Optimize, false, &[]).await?;
+        let finished = std::sync::atomic::AtomicBool::new(false);
+        let lead = async {
+            let report = cycle::run_cycle(&state, CycleMode::Optimize, false, &[]).await;
+            finished.store(true, std::sync::atomic::Ordering::SeqCst);
+            report
+        };
+        let helpers = futures_util::future::join_all(replicas.iter().map(|replica| async {
+            let mut done = 0;
+            while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+                done += cycle::assist(replica).await.unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            done
+        }));
+        let (report, helped) = tokio::join!(lead, helpers);
+        let report = report?;
         let elapsed = started.elapsed();
-        let requests = state.platform.request_count() - requests_before;
-        let rows = rows_since(&state.db, before).await?;
+        let requests = requests_of() - requests_before;
+        if !helped.is_empty() {
+            println!("  accounts worked by the other replicas: {helped:?}");
+        }
+        let mark = high_water(&state.db).await?;
+        let written: Vec<i64> = mark.iter().zip(&marks[marks.len() - 1]).map(|(to, from)| to - from).collect();
         println!(
             "cycle {round}: {:.2} s, {} campaigns evaluated, {} executed, {} pending approval, {} failed, {} account failures, \
              {requests} Graph requests ({:.1} per account), rows written: {} actions, {} events, {} snapshots, {} re-read days, \
@@ -404,18 +456,20 @@ async fn main() -> anyhow::Result<()> {
             report.failed,
             report.failures.len(),
             requests as f64 / accounts.max(1) as f64,
-            rows.actions.len(),
-            rows.events.len(),
-            rows.snapshots.len(),
-            rows.days.len(),
+            written[0],
+            written[1],
+            written[2],
+            written[3],
             peak_rss_mib().unwrap_or(f64::NAN),
         );
-        measured.push((elapsed, rows));
+        marks.push(mark);
+        times.push(elapsed);
     }
     // The floor writes into a database of its own with the same migrations.
     let floor_db = autoscaler::persistence::connect(&scratch.url("floor").await?).await?;
-    for (round, (cycle_time, rows)) in measured.iter().enumerate() {
-        let floor_time = floor(&state, &floor_db, rows).await?;
+    for (round, cycle_time) in times.iter().enumerate() {
+        let rows = rows_between(&state.db, marks[round], marks[round + 1]).await?;
+        let floor_time = floor(&state, &floor_db, &rows).await?;
         println!(
             "floor {}: {:.2} s for the same Graph reads and {} rows one statement at a time; cycle / floor = {:.2}",
             round + 1,

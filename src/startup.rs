@@ -188,6 +188,8 @@ impl Application {
         });
         let watchdog = tokio::spawn(watch_database(state.db.clone(), health.clone()));
         let settler = tokio::spawn(settle_after_a_crash(state.clone()));
+        // Other replicas' cycles are shared work: join them when idle.
+        let assistant = tokio::spawn(crate::service::cycle::assist_forever(state.clone()));
         let mut scheduler = scheduler::start(state.clone(), &self.schedules).await?;
         tracing::info!(
             addr = %self.addr,
@@ -246,6 +248,7 @@ impl Application {
         // A cycle in progress finishes its current step: wait for it, so no
         // action is left half-applied by the shutdown.
         let _cycle = state.cycle_lock.lock().await;
+        assistant.abort();
         watchdog.abort();
         settler.abort();
         let _ = stop_metrics.send(());

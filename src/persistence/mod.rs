@@ -2,6 +2,7 @@
 //! types. The only layer that speaks SQL; works on SQLite and PostgreSQL alike.
 pub mod actions;
 mod bulk;
+pub mod cycle_accounts;
 pub mod cycles;
 pub mod dashboard;
 pub mod decisions;

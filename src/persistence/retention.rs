@@ -1,7 +1,8 @@
 //! Retention: routine decisions (recorded while nothing changed: maintain,
 //! insufficient data, and proposals held by a limit, all `skipped`) with
 //! their events, and performance snapshots (with the lag curve's re-read
-//! days), are deleted once older than their retention, in bounded batches.
+//! days), are deleted once older than their retention, in bounded batches,
+//! and so are the claim rows of finished cycles.
 //! Every action that changed or was meant to change a budget, every approval
 //! and every failure stays in the audit trail for good.
 use chrono::{DateTime, Utc};
@@ -56,6 +57,10 @@ pub async fn prune(
                 break;
             }
         }
+        // The claim rows of finished cycles go with the routine rows.
+        let mut claims = RawSql::new(backend, "DELETE FROM cycle_accounts WHERE done_at < ");
+        claims.bind(cutoff);
+        db.execute_raw(claims.build()).await?;
     }
     if let Some(cutoff) = snapshots_before {
         // Ids grow with time, so the oldest rows come first in id order.

@@ -17,7 +17,7 @@ use crate::domain::ids::AccountId;
 use crate::domain::time_profile::DEFAULT_MIN_SAMPLES;
 use crate::error::{Error, Result};
 use crate::metrics::{AccountLabels, CycleLabels};
-use crate::persistence::{actions, cycles, leases, rules};
+use crate::persistence::{actions, cycle_accounts, cycles, leases, rules};
 
 /// Accounts evaluated at once: enough to overlap Meta's latency, few enough
 /// to stay polite to its rate limits and the database.
@@ -272,45 +272,44 @@ async fn optimize(
             drop(state.metrics.account_cycle_failures.get_or_create(&AccountLabels { account: account.to_string() }));
         }
     }
-    let options = EvaluateOptions { dry_run, cycle_id: (cycle_id > 0).then_some(cycle_id) };
-    let mut outcomes = futures_util::stream::iter(accounts.into_iter().map(|account| {
-        let state = state.clone();
-        let span = tracing::info_span!("account", account_id = %account);
-        async move {
-            let outcome = engine::evaluate_account(&state, &account, Selection::AllActive, options).await;
-            (account, outcome)
-        }
-        .instrument(span)
-    }))
-    .buffer_unordered(ACCOUNT_CONCURRENCY);
-    while let Some((account, outcome)) = outcomes.next().await {
-        match outcome {
-            Ok(outcome) => {
-                report.campaigns_evaluated += outcome.evaluations.len();
-                for evaluation in &outcome.evaluations {
-                    *report.by_type.entry(evaluation.action().action_type).or_default() += 1;
-                }
-                count_final(&mut report, outcome.evaluations.iter().map(Evaluation::status));
-                report.failures.extend(outcome.failures);
-                if dry_run {
-                    report.evaluations.extend(outcome.evaluations);
-                }
+    if dry_run {
+        let options = EvaluateOptions { dry_run, cycle_id: None };
+        let mut outcomes = futures_util::stream::iter(accounts.into_iter().map(|account| {
+            let state = state.clone();
+            let span = tracing::info_span!("account", account_id = %account);
+            async move {
+                let outcome = engine::evaluate_account(&state, &account, Selection::AllActive, options).await;
+                (account, outcome)
             }
-            Err(e) => {
-                tracing::warn!(%account, error = %e, "account could not be evaluated");
-                report.failures.push(Failure {
-                    account_id: account.to_string(),
+            .instrument(span)
+        }))
+        .buffer_unordered(ACCOUNT_CONCURRENCY);
+        while let Some((account, outcome)) = outcomes.next().await {
+            if let Ok(outcome) = &outcome {
+                report.evaluations.extend(outcome.evaluations.iter().cloned());
+            }
+            AccountShare::of(&account, outcome).add_to(&mut report);
+        }
+    } else {
+        // The accounts become claimable units: this replica and any other
+        // replica of the deployment (see `assist`) work them off together.
+        let names: Vec<String> = accounts.iter().map(ToString::to_string).collect();
+        cycle_accounts::enqueue(&state.db, cycle_id, &names).await?;
+        work_on_cycle(state, cycle_id).await?;
+        wait_for_the_others(state, cycle_id).await?;
+        for done in cycle_accounts::done(&state.db, cycle_id).await? {
+            match serde_json::from_str::<AccountShare>(&done.outcome) {
+                Ok(share) => share.add_to(&mut report),
+                Err(e) => report.failures.push(Failure {
+                    account_id: done.account_id,
                     campaign_id: None,
-                    error: e.to_string(),
+                    error: format!("the outcome recorded by {} cannot be read: {e}", done.holder),
                     kind: FailureKind::Other,
-                });
+                }),
             }
         }
     }
     report.finished_at = Utc::now();
-    if !dry_run {
-        count_failing_accounts(state, &report.failures);
-    }
     tracing::info!(
         accounts = report.accounts,
         campaigns = report.campaigns_evaluated,
@@ -321,6 +320,212 @@ async fn optimize(
         "cycle finished"
     );
     Ok(report)
+}
+
+/// What one account contributed to a cycle, as the replica that worked on it
+/// records it for the replica that reports the cycle.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct AccountShare {
+    campaigns_evaluated: usize,
+    by_type: BTreeMap<String, i64>,
+    executed: i64,
+    pending_approval: i64,
+    failed: i64,
+    unconfirmed: i64,
+    expired: i64,
+    failures: Vec<SharedFailure>,
+}
+
+/// A [`Failure`] as stored with an account's share.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SharedFailure {
+    account_id: String,
+    campaign_id: Option<String>,
+    error: String,
+    kind: String,
+}
+
+impl AccountShare {
+    fn of(account: &AccountId, outcome: Result<engine::AccountOutcome>) -> Self {
+        let mut share = Self::default();
+        let failures = match outcome {
+            Ok(outcome) => {
+                share.campaigns_evaluated = outcome.evaluations.len();
+                for evaluation in &outcome.evaluations {
+                    *share.by_type.entry(evaluation.action().action_type.as_str().to_owned()).or_default() += 1;
+                    match evaluation.status() {
+                        ActionStatus::Executed => share.executed += 1,
+                        ActionStatus::PendingApproval => share.pending_approval += 1,
+                        ActionStatus::Failed => share.failed += 1,
+                        ActionStatus::Unconfirmed => share.unconfirmed += 1,
+                        ActionStatus::Expired => share.expired += 1,
+                        _ => {}
+                    }
+                }
+                outcome.failures
+            }
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "account could not be evaluated");
+                vec![Failure {
+                    account_id: account.to_string(),
+                    campaign_id: None,
+                    error: e.to_string(),
+                    kind: FailureKind::Other,
+                }]
+            }
+        };
+        share.failures = failures
+            .into_iter()
+            .map(|f| SharedFailure {
+                account_id: f.account_id,
+                campaign_id: f.campaign_id,
+                error: f.error,
+                kind: match f.kind {
+                    FailureKind::NotFound => "not_found",
+                    FailureKind::NoRule => "no_rule",
+                    FailureKind::Other => "other",
+                }
+                .to_owned(),
+            })
+            .collect();
+        share
+    }
+
+    fn add_to(self, report: &mut CycleReport) {
+        report.campaigns_evaluated += self.campaigns_evaluated;
+        for (name, n) in self.by_type {
+            if let Some(action_type) = ActionType::parse(&name) {
+                *report.by_type.entry(action_type).or_default() += n;
+            }
+        }
+        report.executed += self.executed;
+        report.pending_approval += self.pending_approval;
+        report.failed += self.failed;
+        report.unconfirmed += self.unconfirmed;
+        report.expired += self.expired;
+        report.failures.extend(self.failures.into_iter().map(|f| Failure {
+            account_id: f.account_id,
+            campaign_id: f.campaign_id,
+            error: f.error,
+            kind: match f.kind.as_str() {
+                "not_found" => FailureKind::NotFound,
+                "no_rule" => FailureKind::NoRule,
+                _ => FailureKind::Other,
+            },
+        }));
+    }
+}
+
+/// Claims accounts of `cycle_id` and works on them, [`ACCOUNT_CONCURRENCY`]
+/// at a time, until none is left to claim; returns how many it did.
+async fn work_on_cycle(state: &AppState, cycle_id: i64) -> Result<usize> {
+    let holder = replica_name();
+    let ttl = lease_ttl(state);
+    let worker = || async {
+        let mut done = 0;
+        while let Some(claim) = cycle_accounts::claim(&state.db, cycle_id, &holder, ttl, Utc::now()).await? {
+            work_on_account(state, &claim, &holder, ttl).await?;
+            done += 1;
+        }
+        Ok::<usize, Error>(done)
+    };
+    let counts = futures_util::future::try_join_all((0..ACCOUNT_CONCURRENCY).map(|_| worker())).await?;
+    Ok(counts.into_iter().sum())
+}
+
+/// Evaluates one claimed account, keeping its lease alive meanwhile, and
+/// records its share of the cycle.
+async fn work_on_account(
+    state: &AppState,
+    claim: &cycle_accounts::Claim,
+    holder: &str,
+    ttl: chrono::TimeDelta,
+) -> Result<()> {
+    let span = tracing::info_span!("account", account_id = %claim.account_id, cycle_id = claim.cycle_id);
+    let share = async {
+        // The cycle's own list of covered accounts: valid ids.
+        let account = AccountId::parse(&claim.account_id, "account_id")?;
+        let _renewal = renew_claim(state, claim.id, holder, ttl);
+        let options = EvaluateOptions { dry_run: false, cycle_id: Some(claim.cycle_id) };
+        let outcome = engine::evaluate_account(state, &account, Selection::AllActive, options).await;
+        Ok::<_, Error>(AccountShare::of(&account, outcome))
+    }
+    .instrument(span)
+    .await?;
+    count_failing_accounts(state, share.failures.iter().map(|f| f.account_id.as_str()));
+    let outcome = serde_json::to_string(&share).map_err(|e| Error::Internal(format!("account share: {e}")))?;
+    if !cycle_accounts::complete(&state.db, claim.id, holder, &outcome).await? {
+        tracing::warn!(account_id = %claim.account_id, "the account's lease lapsed and another replica took it over");
+    }
+    Ok(())
+}
+
+/// Renews a claim's lease while it lives (stops when dropped).
+fn renew_claim(state: &AppState, claim_id: i64, holder: &str, ttl: chrono::TimeDelta) -> LeaseRenewal {
+    let db = state.db.clone();
+    let holder = holder.to_owned();
+    let every = state.engine.leases.renew_every;
+    LeaseRenewal(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match cycle_accounts::renew(&db, claim_id, &holder, Utc::now() + ttl).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot renew an account's lease"),
+            }
+        }
+    }))
+}
+
+/// Waits until every account of `cycle_id` is done, taking over any whose
+/// holder's lease lapses meanwhile (a replica that died mid-account).
+async fn wait_for_the_others(state: &AppState, cycle_id: i64) -> Result<()> {
+    // A short poll: the last accounts of other replicas end at any moment,
+    // and each look is one small indexed query.
+    let poll = state.engine.leases.renew_every.min(std::time::Duration::from_millis(200));
+    while cycle_accounts::remaining(&state.db, cycle_id).await? > 0 {
+        tokio::time::sleep(poll).await;
+        work_on_cycle(state, cycle_id).await?;
+    }
+    Ok(())
+}
+
+/// Joins the running cycles of other replicas: claims and works on their
+/// accounts that no live replica holds. Skipped while this process runs a
+/// cycle of its own (it works on that one). Returns the accounts done.
+pub async fn assist(state: &AppState) -> Result<usize> {
+    let open = cycle_accounts::claimable_cycles(&state.db, CYCLE_LEASE, Utc::now()).await?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let Ok(_local) = state.cycle_lock.try_lock() else {
+        return Ok(0);
+    };
+    let mut done = 0;
+    for cycle_id in open {
+        done += work_on_cycle(state, cycle_id).await?;
+    }
+    Ok(done)
+}
+
+/// Every lease interval, joins the cycles of other replicas (see [`assist`]).
+pub async fn assist_forever(state: AppState) {
+    let mut tick = tokio::time::interval(state.engine.leases.renew_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match assist(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(accounts = n, "worked on another replica's cycle"),
+            Err(e) => tracing::warn!(error = %e, "cannot join another replica's cycle"),
+        }
+    }
+}
+
+fn lease_ttl(state: &AppState) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(state.engine.leases.ttl).unwrap_or(chrono::TimeDelta::seconds(30))
 }
 
 /// Runs what `mode` asks for: optimize, learn, or both (optimize first, so
@@ -365,9 +570,8 @@ async fn prune(state: &AppState, now: DateTime<Utc>) {
 
 /// Counts each account that had a failure in this cycle once (failures not
 /// tied to an account, such as the approved-actions queue, are left out).
-fn count_failing_accounts(state: &AppState, failures: &[Failure]) {
-    let accounts: std::collections::BTreeSet<&str> =
-        failures.iter().map(|f| f.account_id.as_str()).filter(|a| !a.is_empty()).collect();
+fn count_failing_accounts<'a>(state: &AppState, failing: impl IntoIterator<Item = &'a str>) {
+    let accounts: std::collections::BTreeSet<&str> = failing.into_iter().filter(|a| !a.is_empty()).collect();
     for account in accounts {
         state.metrics.account_cycle_failures.get_or_create(&AccountLabels { account: account.to_owned() }).inc();
     }

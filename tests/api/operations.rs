@@ -187,6 +187,103 @@ async fn two_replicas_on_one_postgres_behave_as_one() {
     drop(running);
 }
 
+/// Campaigns decided more than once in `cycle_id` (should be none), and how
+/// many decisions the cycle recorded.
+async fn decisions_of_cycle(db: &impl ConnectionTrait, cycle_id: i64) -> (i64, i64) {
+    let row = |sql: String| async move {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("query")
+            .expect("row");
+        row.try_get::<i64>("", "n").expect("n")
+    };
+    let twice = row(format!(
+        "SELECT COUNT(*) AS n FROM (SELECT campaign_id FROM scaling_actions WHERE cycle_id = {cycle_id} \
+         GROUP BY campaign_id HAVING COUNT(*) > 1) twice"
+    ))
+    .await;
+    let all = row(format!("SELECT COUNT(*) AS n FROM scaling_actions WHERE cycle_id = {cycle_id}")).await;
+    (twice, all)
+}
+
+#[tokio::test]
+async fn replicas_share_one_cycle_and_each_account_is_worked_once() {
+    use autoscaler::persistence::cycle_accounts;
+    use autoscaler::service::cycle;
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let db = TestDb::create(Backend::Postgres).await;
+    let sandbox = Sandbox::generated(12, 12, 20);
+    let running = sandbox.start().await.expect("sandbox");
+    let (a, b) = tokio::join!(spawn_on(&db, &running, &sandbox), spawn_on(&db, &running, &sandbox));
+
+    // A leads the cycle; B joins it from its idle loop until it ends.
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let lead = async {
+        let report = cycle::run_cycle(&a.state, cycle::CycleMode::Optimize, false, &[]).await.expect("cycle");
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        report
+    };
+    let join = async {
+        let mut done = 0;
+        while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+            done += cycle::assist(&b.state).await.expect("assist");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        done
+    };
+    let (report, done_by_b) = tokio::join!(lead, join);
+    assert!((1..12).contains(&done_by_b), "both replicas worked: B did {done_by_b} of 12 accounts");
+    let done = cycle_accounts::done(&a.state.db, report.cycle_id).await.expect("claims");
+    assert_eq!(done.len(), 12, "every account done once");
+    assert_eq!(report.accounts, 12);
+    let (twice, decided) = decisions_of_cycle(&a.state.db, report.cycle_id).await;
+    assert_eq!(twice, 0, "no campaign decided twice");
+    assert_eq!(decided, report.campaigns_evaluated as i64, "the report adds up every replica's share");
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+
+    // A replica that died holding an account: once its lease lapsed, an idle
+    // replica takes the account over while the cycle's starter is alive.
+    let cycle_id = autoscaler::persistence::cycles::start(&a.state.db, "optimize", "leader-elsewhere", None)
+        .await
+        .expect("cycle")
+        .expect("id");
+    assert!(leases::acquire(&a.state.db, "cycle", "leader-elsewhere", chrono::TimeDelta::minutes(5)).await.expect("l"));
+    let accounts: Vec<String> = sandbox.account_ids().iter().take(3).map(ToString::to_string).collect();
+    cycle_accounts::enqueue(&a.state.db, cycle_id, &accounts).await.expect("enqueued");
+    let now = chrono::Utc::now();
+    let dead = cycle_accounts::claim(&a.state.db, cycle_id, "dead-replica", chrono::TimeDelta::seconds(-1), now)
+        .await
+        .expect("claim")
+        .expect("one claimed");
+    // (The servers' own idle loops may take some first: wait for the state.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        cycle::assist(&b.state).await.expect("assist");
+        let done = cycle_accounts::done(&a.state.db, cycle_id).await.expect("claims");
+        if done.len() == 3 || tokio::time::Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done.len(), 3, "the lapsed account and the two open ones");
+    assert!(done.iter().all(|d| d.holder != "dead-replica"), "{done:?}");
+    assert!(done.iter().any(|d| d.account_id == dead.account_id));
+
+    // A cycle whose starter holds no lease any more (it crashed) is left to
+    // the next cycle: no replica works on it hours late.
+    let orphan = autoscaler::persistence::cycles::start(&a.state.db, "optimize", "crashed-leader", None)
+        .await
+        .expect("cycle")
+        .expect("id");
+    cycle_accounts::enqueue(&a.state.db, orphan, &accounts).await.expect("enqueued");
+    assert_eq!(cycle::assist(&b.state).await.expect("assist"), 0);
+    assert_eq!(cycle_accounts::remaining(&a.state.db, orphan).await.expect("remaining"), 3);
+    drop(running);
+}
+
 #[tokio::test]
 async fn health_follows_the_database() {
     if !backends().contains(&Backend::Postgres) {
