@@ -123,6 +123,15 @@ fn candidate_rule(args: &ReplayArgs) -> Option<pb::ScalingRule> {
     (args.candidate || any_field).then_some(rule)
 }
 
+/// `text` wrapped to the terminal, each line ended.
+fn paragraph(text: &str, width: Option<usize>) -> String {
+    let lines = match width {
+        Some(w) => format::wrap_words(text, w),
+        None => vec![text.to_owned()],
+    };
+    lines.into_iter().map(|l| format!("{l}\n")).collect()
+}
+
 fn stop_label(value: i32) -> String {
     pb::ReplayStop::try_from(value)
         .map_or_else(|_| value.to_string(), |s| format::label(s.as_str_name(), "REPLAY_STOP_"))
@@ -140,7 +149,9 @@ fn outcome(d: &pb::ReplayDecision) -> String {
 
 fn table(r: &pb::ReplayRulesResponse) -> String {
     let c = r.currency.as_str();
-    let mut out = format!("{}\n\n", r.notice);
+    let width = format::terminal_width();
+    let mut out = paragraph(&r.notice, width);
+    out.push('\n');
     if let Some(s) = &r.summary {
         let by_type = s
             .decisions_by_type
@@ -192,7 +203,7 @@ fn table(r: &pb::ReplayRulesResponse) -> String {
         out.push_str("(list cut at 10,000 decisions; the counts cover all)\n");
     }
     for note in &r.notes {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&paragraph(&format!("note: {note}"), width));
     }
     out
 }

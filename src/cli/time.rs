@@ -248,7 +248,7 @@ fn learned(r: &pb::LearnOptimalHoursResponse) -> String {
     let mut out = String::new();
     if !r.profiles.is_empty() {
         let headers = ["ACCOUNT", "CAMPAIGN", "SAMPLES", "CONFIDENCE", "METRIC", "PEAK HOURS", "VALLEY HOURS"];
-        let mut t = Table::new(&headers).right(&[2, 3]);
+        let mut t = Table::new(&headers).right(&[2, 3]).wrap(&[5, 6]);
         for p in &r.profiles {
             t.row(vec![
                 p.account_id.clone(),
