@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use autoscaler::config::{EngineConfig, MetaConfig, SandboxConfig, Settings};
 use autoscaler::startup::Application;
+use migration::MigratorTrait;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -578,7 +579,7 @@ fn time_report_says_how_to_learn_then_fits_80x24() {
     assert!(widest(&report) <= 80, "{report}");
     assert!(report.contains("time zone"), "{report}");
     assert!(report.contains("in USD"), "the budgets' currency: {report}");
-    assert!(report.contains("INDEX = the hour's"), "what the index measures: {report}");
+    assert!(report.contains("INDEX: the hour's"), "what the index measures: {report}");
     for hour in ["00 ", "11 ", "12 ", "23 "] {
         assert!(report.lines().any(|l| l.starts_with(hour) || l.contains(&format!("   {hour}"))), "{hour}:\n{report}");
     }
@@ -662,7 +663,6 @@ fn migrate_says_what_it_applied() {
     let first = migrate(&["--database-url", &url]);
     let total = migration::Migrator::migrations().len();
     assert!(first.starts_with(&format!("applied {total} migrations to SQLite file ")), "{first}");
-    use migration::MigratorTrait;
     for m in migration::Migrator::migrations() {
         assert!(first.contains(&format!("\n  {}\n", m.name())), "{} not listed:\n{first}", m.name());
     }
@@ -691,4 +691,58 @@ fn migrate_fails_fast_naming_the_setting_and_host_not_the_password() {
     assert!(stderr.contains("refused"), "says why: {stderr}");
     assert!(!stderr.contains("s3cret-pa55") && !text(&out.stdout).contains("s3cret-pa55"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one message, not a chain of the same: {stderr}");
+}
+
+/// A PostgreSQL database of its own under `TEST_DATABASE_URL`, dropped at the end.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create(admin: String) -> Self {
+        use sea_orm::ConnectionTrait;
+        let name = format!("cli_migrate_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        runtime.block_on(async {
+            let conn = sea_orm::Database::connect(&admin).await.expect("connect to TEST_DATABASE_URL");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+            conn.close().await.ok();
+        });
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("URL with a database path");
+        Self { url: format!("{base}/{name}"), admin, name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sea_orm::ConnectionTrait;
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            if let Ok(conn) = sea_orm::Database::connect(&self.admin).await {
+                let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+            }
+        });
+    }
+}
+
+#[test]
+fn migrate_reports_on_postgresql_too() {
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else { return };
+    let db = PgDatabase::create(admin);
+    let migrate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+            .args(["migrate", "--database-url", &db.url])
+            .env_remove("AUTOSCALER_CONFIG")
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let total = migration::Migrator::migrations().len();
+    let first = migrate();
+    assert!(first.starts_with(&format!("applied {total} migrations to PostgreSQL at ")), "{first}");
+    let again = migrate();
+    assert!(again.contains("is up to date: nothing to apply"), "{again}");
 }

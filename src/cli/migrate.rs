@@ -76,7 +76,7 @@ pub async fn run(url: &str) -> anyhow::Result<MigrateReport> {
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false).max_connections(1).connect_timeout(CONNECT_TIMEOUT).acquire_timeout(CONNECT_TIMEOUT);
-    let probe = Database::connect(options).await.map_err(|e| target.unreachable(&e.to_string()))?;
+    let probe = Database::connect(options).await.map_err(|e| target.refused(&e.to_string()))?;
     let before = Migrator::get_pending_migrations(&probe).await.map_err(|e| target.failed(&e.to_string()))?;
     let before: Vec<String> = before.iter().map(|m| m.name().to_owned()).collect();
     let total = Migrator::migrations().len();
@@ -143,6 +143,10 @@ impl Target {
 
     fn unreachable(&self, cause: &str) -> anyhow::Error {
         anyhow::anyhow!("cannot reach the database of {SETTING}, {}: {}", self.describe, self.scrub(cause))
+    }
+
+    fn refused(&self, cause: &str) -> anyhow::Error {
+        anyhow::anyhow!("cannot open the database of {SETTING}, {}: {}", self.describe, self.scrub(cause))
     }
 
     fn failed(&self, cause: &str) -> anyhow::Error {

@@ -188,15 +188,12 @@ fn report(r: &pb::GetTimeReportResponse, width: usize) -> String {
         })
         .collect();
     let mut title = vec![
-        format!("Campaign {} of {}: {metric} by hour of day.", p.campaign_id, p.account_id),
-        format!("INDEX = the hour's {metric} / the campaign's average hour (1.00 = average)."),
+        format!("Campaign {} of {}, by hour of the ad account's time zone", p.campaign_id, p.account_id),
+        format!("INDEX: the hour's {metric} / the average hour's (1.00 = average)"),
     ];
-    let zone = "Hours are in the ad account's time zone";
-    if r.schedule.is_empty() {
-        title.push(format!("{zone}."));
-    } else {
+    if !r.schedule.is_empty() {
         let currency = if r.currency.is_empty() { "the account's currency".to_owned() } else { r.currency.clone() };
-        title.push(format!("{zone}; BUDGET = the hour's share of today's daily budget, in {currency}."));
+        title.push(format!("BUDGET: the hour's share of today's daily budget, in {currency}"));
     }
     let mut out = String::new();
     for line in title {
@@ -209,13 +206,13 @@ fn report(r: &pb::GetTimeReportResponse, width: usize) -> String {
     out.push_str(&day_chart(&hours, "INDEX", width));
     out.push('\n');
     let summary = [
-        format!("peak hours {}; valley hours {}", format::hours(&p.peak_hours), format::hours(&p.valley_hours)),
         format!(
-            "confidence {:.2} from {} hourly samples; learned {}",
-            p.confidence,
-            p.samples,
-            format::time(p.learn_time.as_ref())
+            "peak hours {}; valley hours {}; confidence {:.2}",
+            hour_ranges(&p.peak_hours),
+            hour_ranges(&p.valley_hours),
+            p.confidence
         ),
+        format!("learned {} from {} hourly samples", format::time(p.learn_time.as_ref()), p.samples),
     ];
     for line in summary {
         for wrapped in format::wrap_words(&line, width) {
@@ -224,6 +221,27 @@ fn report(r: &pb::GetTimeReportResponse, width: usize) -> String {
         }
     }
     out
+}
+
+/// Hours as runs: `03-11, 14`, or "-".
+fn hour_ranges(list: &[i32]) -> String {
+    let mut hours = list.to_vec();
+    hours.sort_unstable();
+    hours.dedup();
+    let mut runs: Vec<(i32, i32)> = Vec::new();
+    for h in hours {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == h => *end = h,
+            _ => runs.push((h, h)),
+        }
+    }
+    if runs.is_empty() {
+        return "-".to_owned();
+    }
+    let run = |(start, end): (i32, i32)| {
+        if start == end { format!("{start:02}") } else { format!("{start:02}-{end:02}") }
+    };
+    runs.into_iter().map(run).collect::<Vec<_>>().join(", ")
 }
 
 fn schedule(r: &pb::GetBudgetScheduleResponse, width: usize) -> String {
@@ -335,10 +353,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() <= 23, "{text}");
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
-        assert_eq!(lines[0], "Campaign 7 of act_1: roas by hour of day.");
-        assert_eq!(lines[1], "INDEX = the hour's roas / the campaign's average hour (1.00 = average).");
-        assert!(lines[2].starts_with("Hours are in the ad account's time zone; BUDGET = "), "{text}");
-        assert!(text.contains("in USD"), "{text}");
+        assert_eq!(lines[0], "Campaign 7 of act_1, by hour of the ad account's time zone");
+        assert_eq!(lines[1], "INDEX: the hour's roas / the average hour's (1.00 = average)");
+        assert_eq!(lines[2], "BUDGET: the hour's share of today's daily budget, in USD");
         let header = lines.iter().position(|l| l.starts_with("HOUR")).expect("header");
         assert_eq!(lines[header].matches("INDEX").count(), 2, "{text}");
         // Hour 03 and 15 share a row; 19 (the peak) has the full bar.
@@ -347,8 +364,10 @@ mod tests {
         assert!(row_03.contains("   15     1.00  "), "{text}");
         let row_07 = lines[header + 8];
         assert!(row_07.contains("19     2.00  █████████   $1.00  peak"), "{text}");
-        assert!(text.contains("peak hours 19; valley hours 03\n"), "{text}");
-        assert!(text.contains("confidence 0.80 from 336 hourly samples"), "{text}");
+        assert!(text.contains("peak hours 19; valley hours 03; confidence 0.80\n"), "{text}");
+        assert!(text.contains(" from 336 hourly samples"), "{text}");
+        assert_eq!(hour_ranges(&[22, 16, 17, 18, 3, 0, 1]), "00-01, 03, 16-18, 22");
+        assert_eq!(hour_ranges(&[]), "-");
     }
 
     #[test]

@@ -20,7 +20,7 @@ const ID_WIDTH: usize = 5;
 const CAMPAIGN_WIDTH: usize = 15;
 const DECISION_WIDTH: usize = 8;
 const STATUS_WIDTH: usize = 8;
-const BUDGET_WIDTH: usize = 13;
+const BUDGET_WIDTH: usize = 9;
 
 /// Least cells worth giving the reason on an event line.
 const MIN_REASON_WIDTH: usize = 8;
