@@ -12,6 +12,7 @@ use tonic_types::StatusExt;
 use super::actions::WatchArgs;
 use super::format;
 use super::{CliError, Ctx, json};
+use crate::pb::{self, approvals_service_client::ApprovalsServiceClient};
 
 /// Columns of an event line before the reason: time, action id, campaign,
 /// decision, status, budget change.
@@ -24,7 +25,6 @@ const BUDGET_WIDTH: usize = 9;
 
 /// Least cells worth giving the reason on an event line.
 const MIN_REASON_WIDTH: usize = 8;
-use crate::pb::{self, approvals_service_client::ApprovalsServiceClient};
 
 /// Resumptions in a row (without an event in between) before giving up.
 const MAX_RESUMES: u32 = 5;
