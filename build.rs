@@ -1,8 +1,9 @@
 //! Compiles the protobuf contract with protox (pure Rust: no `protoc` needed),
 //! writes the descriptor set that gRPC reflection serves, and records the
 //! revision and date of the build for `autoscaler --version`.
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::{env, fs, path::PathBuf};
+use std::{env, fs};
 
 const PROTOS: &[&str] = &[
     "proto/autoscaler/v1/common.proto",
@@ -60,16 +61,25 @@ fn git_revision() -> Option<String> {
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
     let revision = git(&["rev-parse", "--short=12", "HEAD"])?;
-    // HEAD, the branch it points to and packed refs move when a commit is made.
-    for path in ["HEAD", "packed-refs"] {
-        if let Some(file) = git(&["rev-parse", "--git-path", path]) {
+    // HEAD and the branch it points to move when a commit is made. Only
+    // files that exist are named: cargo reruns a build script on every build
+    // for a path that does not exist.
+    let watch = |path: &str| {
+        if let Some(file) = git(&["rev-parse", "--git-path", path])
+            && Path::new(&file).exists()
+        {
             println!("cargo:rerun-if-changed={file}");
+            return true;
         }
-    }
-    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(file) = git(&["rev-parse", "--git-path", &branch])
-    {
-        println!("cargo:rerun-if-changed={file}");
+        false
+    };
+    watch("HEAD");
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    if !branch.is_some_and(|b| watch(&b)) {
+        // The branch is only in packed-refs (a fresh clone): its first commit
+        // writes it as a file under refs/heads.
+        watch("packed-refs");
+        watch("refs/heads");
     }
     Some(revision)
 }
