@@ -101,7 +101,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Client output is for people and scripts: no logs unless RUST_LOG asks.
+    // Client commands, completions and migrate print what they did themselves:
+    // no logs unless RUST_LOG asks.
     let quiet = matches!(cli.command, Command::Client(_) | Command::Completions { .. } | Command::Migrate(_));
     let filter = if quiet { cli::LOG_FILTER } else { telemetry::DEFAULT_FILTER };
     telemetry::init(cli.log_format, filter);
