@@ -8,8 +8,10 @@ use clap::builder::OsStr;
 
 use crate::config::ConfigError;
 
-/// The subcommands that take the server settings.
-pub const SERVER_COMMANDS: [&str; 2] = ["serve", "run-once"];
+/// The subcommands that read the file: `serve` and `run-once` take every
+/// setting, `migrate` the ones it has (`database_url`); keys a command does
+/// not have are accepted and left alone, so one file serves all three.
+pub const SERVER_COMMANDS: [&str; 3] = ["serve", "run-once", "migrate"];
 
 /// Global flags that are keys too.
 const GLOBAL_KEYS: [&str; 1] = ["log_format"];

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use autoscaler::cli;
-use autoscaler::config::{DatabaseArgs, ServeArgs};
+use autoscaler::cli::migrate::MigrateArgs;
+use autoscaler::config::ServeArgs;
 use autoscaler::service::cycle::{self, CycleMode};
 use autoscaler::startup::{Application, build_state, shutdown_signal};
 use autoscaler::telemetry::{self, LogFormat};
@@ -11,14 +12,11 @@ use clap::{Parser, Subcommand};
 
 /// Scales Meta ad campaign budgets inside hard safety limits.
 #[derive(Debug, Parser)]
-#[command(name = "autoscaler", version, about)]
+#[command(name = "autoscaler", version = cli::VERSION, about)]
 struct Cli {
-    /// Log format.
+    /// Log format (client commands log only when `RUST_LOG` asks).
     #[arg(long, global = true, env = "AUTOSCALER_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
-    /// Server address and output format of the client commands.
-    #[command(flatten)]
-    client: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,18 +25,35 @@ struct Cli {
 enum Command {
     /// Run the gRPC server (and the local Meta sandbox when no token is set).
     Serve(ServeArgs),
-    /// Create or upgrade the database schema, then exit.
-    Migrate(DatabaseArgs),
+    /// Create or upgrade the database schema, say which migrations were
+    /// applied, then exit.
+    Migrate(MigrateArgs),
     /// Run one optimization cycle and exit (for cron): exit code 0 when every
     /// account was evaluated, 2 when some accounts or campaigns failed, 1 when
     /// the cycle could not run.
     RunOnce(RunOnceArgs),
     /// Compare scaling policies on a simulated market (static budgets, the
     /// rules, rules + hour-of-day schedules, two oracles); runs locally.
-    Simulate(autoscaler::simulation::SimulateArgs),
+    Simulate(SimulateCommand),
+    /// Print the shell completion script: `source <(autoscaler completions bash)`.
+    Completions {
+        /// Shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Client commands: talk to a running server over gRPC.
     #[command(flatten)]
     Client(cli::ClientCommand),
+}
+
+/// Flags of `autoscaler simulate`.
+#[derive(Debug, clap::Args)]
+struct SimulateCommand {
+    /// Print the results as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    args: autoscaler::simulation::SimulateArgs,
 }
 
 /// Flags of `autoscaler run-once`.
@@ -69,6 +84,7 @@ fn parse_cli() -> Result<Cli, autoscaler::config::ConfigError> {
     let cli = Cli::parse();
     let config = match &cli.command {
         Command::Serve(serve) | Command::RunOnce(RunOnceArgs { serve, .. }) => serve.config.clone(),
+        Command::Migrate(migrate) => migrate.config.clone(),
         _ => None,
     };
     let Some(path) = config else { return Ok(cli) };
@@ -85,11 +101,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Client output is for people and scripts: no logs unless RUST_LOG asks.
-    let filter = if matches!(cli.command, Command::Client(_)) { cli::LOG_FILTER } else { telemetry::DEFAULT_FILTER };
+    // Client commands, completions and migrate print what they did themselves:
+    // no logs unless RUST_LOG asks.
+    let quiet = matches!(cli.command, Command::Client(_) | Command::Completions { .. } | Command::Migrate(_));
+    let filter = if quiet { cli::LOG_FILTER } else { telemetry::DEFAULT_FILTER };
     telemetry::init(cli.log_format, filter);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    match run(cli.command, cli.client).await {
+    match run(cli.command).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -98,7 +116,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, client: cli::GlobalArgs) -> anyhow::Result<ExitCode> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             let settings = args.into_settings()?;
@@ -107,16 +125,21 @@ async fn run(command: Command, client: cli::GlobalArgs) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate(args) => {
-            autoscaler::persistence::connect(&args.into_url()?).await?;
-            tracing::info!("database schema is up to date");
+            let report = cli::migrate::run(&args.database.into_url()?).await?;
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::RunOnce(args) => run_once(args).await,
-        Command::Simulate(args) => {
-            tokio::task::spawn_blocking(move || autoscaler::simulation::run_command(args, client.json)).await??;
+        Command::Simulate(SimulateCommand { json, args }) => {
+            tokio::task::spawn_blocking(move || autoscaler::simulation::run_command(args, json)).await??;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Client(command) => Ok(cli::run(command, client).await),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "autoscaler", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Client(command) => Ok(cli::run(command).await),
     }
 }
 

@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 
+use tonic::Code;
+
 use super::format::{self, Table};
-use super::{CliError, Ctx, Outcome, json};
+use super::{CliError, Ctx, Outcome};
 use crate::pb::{self, approvals_service_client::ApprovalsServiceClient};
 
 /// Largest page the server returns.
@@ -23,10 +25,24 @@ pub enum ActionsCommand {
     Approve(DecideArgs),
     /// Reject a pending action; nothing changes on the platform.
     Reject(DecideArgs),
+    /// One recorded action with every field: its metrics, reason, decision
+    /// and outcome.
+    Show(ShowArgs),
     /// Recorded actions, newest first.
     History(HistoryArgs),
-    /// Print every new action and status change as it happens, until Ctrl-C.
+    /// Print every new action and status change as it happens, one line
+    /// each, until Ctrl-C (maintain and insufficient-data hidden unless `--all`).
     Watch(WatchArgs),
+}
+
+/// Flags of `actions show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Action id.
+    pub id: i64,
+    /// The action's ad account, if known: narrows the search.
+    #[arg(long)]
+    pub account: Option<String>,
 }
 
 /// Flags of `actions approve` and `actions reject`.
@@ -90,6 +106,10 @@ pub struct WatchArgs {
     /// Replay the events recorded at or after this time first (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     pub replay_from: Option<DateTime<Utc>>,
+    /// Also print maintain and insufficient-data decisions (hidden by
+    /// default unless `--type` asks for one: most cycles make many).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `--type` values.
@@ -194,8 +214,10 @@ pub(super) async fn run(ctx: &Ctx, command: ActionsCommand) -> Result<Outcome, C
                 }
                 page_token = resp.next_page_token;
             }
-            ctx.print(|| json::action_page(&actions, ""), || table(&actions, "no pending actions"));
+            let reply = pb::ListPendingActionsResponse { actions, next_page_token: String::new() };
+            ctx.print(&reply, || table(&reply.actions, "no pending actions"))?;
         }
+        ActionsCommand::Show(args) => show(ctx, &mut client, args).await?,
         ActionsCommand::Approve(args) => decide(ctx, &mut client, args, pb::Decision::Approve).await?,
         ActionsCommand::Reject(args) => decide(ctx, &mut client, args, pb::Decision::Reject).await?,
         ActionsCommand::History(args) => history(ctx, &mut client, args).await?,
@@ -214,12 +236,27 @@ async fn decide(ctx: &Ctx, client: &mut Client, args: DecideArgs, decision: pb::
         decided_by: args.by.unwrap_or_else(login_name),
     };
     let resp = client.decide_action(req).await?.into_inner();
-    let action = resp.action;
-    ctx.print(
-        || serde_json::json!({ "action": action.as_ref().map(json::action) }),
-        || action.as_ref().map(|a| format::key_values(&action_pairs(a))).unwrap_or_default(),
-    );
-    Ok(())
+    ctx.print(&resp, || resp.action.as_ref().map(|a| format::key_values(&action_pairs(a))).unwrap_or_default())
+}
+
+/// Finds one action in the history (newest first, so ids fall page by page)
+/// and prints it in full.
+async fn show(ctx: &Ctx, client: &mut Client, args: ShowArgs) -> Result<(), CliError> {
+    let filter = pb::ActionFilter { account_id: args.account.clone().unwrap_or_default(), ..Default::default() };
+    let mut page_token = String::new();
+    loop {
+        let req = pb::ListActionHistoryRequest { filter: Some(filter.clone()), page_size: MAX_PAGE as i32, page_token };
+        let resp = client.list_action_history(req).await?.into_inner();
+        if let Some(action) = resp.actions.iter().find(|a| a.id == args.id) {
+            return ctx.print(action, || format::key_values(&action_pairs(action)));
+        }
+        let passed = resp.actions.last().is_some_and(|a| a.id < args.id);
+        if passed || resp.next_page_token.is_empty() {
+            let scope = args.account.map(|a| format!(" of {a}")).unwrap_or_default();
+            return Err(CliError::new(Code::NotFound, format!("no action {}{scope}", args.id)));
+        }
+        page_token = resp.next_page_token;
+    }
 }
 
 /// The operator's login name, or empty (the server then asks for `--by`).
@@ -244,32 +281,45 @@ async fn history(ctx: &Ctx, client: &mut Client, args: HistoryArgs) -> Result<()
         }
         page_token = resp.next_page_token;
     };
-    ctx.print(|| json::action_page(&actions, &next_page_token), || table(&actions, "no actions"));
-    Ok(())
+    let reply = pb::ListActionHistoryResponse { actions, next_page_token };
+    ctx.print(&reply, || table(&reply.actions, "no actions"))
 }
 
-/// The table of a list of actions.
+/// The table of a list of actions: the reason wraps (under the row on a
+/// narrow terminal); the account is a column only when the list holds
+/// several.
 pub(super) fn table(actions: &[pb::ScalingAction], empty: &str) -> String {
     if actions.is_empty() {
         return format!("{empty}\n");
     }
-    let headers = ["ID", "CREATED", "ACCOUNT", "CAMPAIGN", "TYPE", "STATUS", "OLD", "NEW", "CHANGE", "REASON"];
-    let mut t = Table::new(&headers).right(&[0, 6, 7, 8]);
+    let several_accounts = actions.iter().any(|a| a.account_id != actions[0].account_id);
+    let mut headers = vec!["ID", "CREATED (UTC)"];
+    if several_accounts {
+        headers.push("ACCOUNT");
+    }
+    headers.extend(["CAMPAIGN", "DECISION", "STATUS", "OLD", "NEW"]);
+    let money_columns: Vec<usize> = (headers.len() - 2..headers.len()).collect();
+    let mut t = Table::new(&headers).right(&[0]).right(&money_columns).note("REASON");
     for a in actions {
-        t.row(vec![
-            a.id.to_string(),
-            format::time(a.create_time.as_ref()),
-            a.account_id.clone(),
+        let mut cells = vec![a.id.to_string(), format::short_time(a.create_time.as_ref())];
+        if several_accounts {
+            cells.push(a.account_id.clone());
+        }
+        cells.extend([
             a.campaign_id.clone(),
-            format::action_type(a.action_type),
-            format::action_status(a.status),
+            format::decision_short(a.action_type),
+            format::status_short(a.status),
             format::money(a.old_budget_minor, &a.currency),
             format::money(a.new_budget_minor, &a.currency),
-            format::money_change(a.change_minor, &a.currency),
-            format::truncate(&a.reason, 70),
         ]);
+        t.row_with_note(cells, a.reason.clone());
     }
-    t.render()
+    let mut out = String::new();
+    if !several_accounts {
+        out.push_str(&format!("account {}\n", actions[0].account_id));
+    }
+    out.push_str(&t.render());
+    out
 }
 
 /// Every field of an action as label/value pairs, for detail views.
@@ -281,6 +331,8 @@ pub(super) fn action_pairs(a: &pb::ScalingAction) -> Vec<(&'static str, String)>
     let level = pb::BudgetLevel::try_from(a.budget_level)
         .map_or_else(|_| a.budget_level.to_string(), |l| format::label(l.as_str_name(), "BUDGET_LEVEL_"));
     let mut pairs = vec![
+        ("account", a.account_id.clone()),
+        ("campaign", format!("{} {}", a.campaign_id, a.campaign_name).trim_end().to_owned()),
         ("action id", if a.id == 0 { "- (not recorded)".into() } else { a.id.to_string() }),
         ("decision", format::action_type(a.action_type)),
         ("status", format::action_status(a.status)),

@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 
 use super::format::{self, Table};
 use super::progress::Progress;
-use super::{CliError, Ctx, Outcome, json};
+use super::{CliError, Ctx, Outcome};
 use crate::pb::{self, auto_scaler_service_client::AutoScalerServiceClient};
 
 /// Flags of `run-cycle`.
@@ -45,7 +45,7 @@ pub(super) async fn run(ctx: &Ctx, args: RunCycleArgs) -> Result<Outcome, CliErr
     let resp = client.run_cycle(req).await;
     progress.finish();
     let resp = resp?.into_inner();
-    ctx.print(|| json::run_cycle(&resp), || render(&resp, args.dry_run));
+    ctx.print(&resp, || render(&resp, args.dry_run))?;
     Ok(if resp.failures.is_empty() { Outcome::Success } else { Outcome::Partial })
 }
 
@@ -70,20 +70,21 @@ fn render(r: &pb::RunCycleResponse, dry_run: bool) -> String {
         ("profiles learned", r.profiles_learned.to_string()),
     ]);
     if !r.evaluations.is_empty() {
-        let headers = ["ACCOUNT", "CAMPAIGN", "NAME", "DECISION", "STATUS", "OLD", "NEW", "REASON"];
-        let mut t = Table::new(&headers).right(&[5, 6]);
+        let headers = ["ACCOUNT", "CAMPAIGN", "DECISION", "STATUS", "OLD", "NEW"];
+        let mut t = Table::new(&headers).right(&[4, 5]).note("REASON");
         for e in &r.evaluations {
             let a = e.action.clone().unwrap_or_default();
-            t.row(vec![
-                e.account_id.clone(),
-                e.campaign_id.clone(),
-                format::truncate(&e.campaign_name, 30),
-                format::action_type(a.action_type),
-                format::action_status(a.status),
-                format::money(a.old_budget_minor, &a.currency),
-                format::money(a.new_budget_minor, &a.currency),
-                format::truncate(&a.reason, 70),
-            ]);
+            t.row_with_note(
+                vec![
+                    e.account_id.clone(),
+                    e.campaign_id.clone(),
+                    format::decision_short(a.action_type),
+                    format::status_short(a.status),
+                    format::money(a.old_budget_minor, &a.currency),
+                    format::money(a.new_budget_minor, &a.currency),
+                ],
+                a.reason,
+            );
         }
         out.push('\n');
         out.push_str(&t.render());

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::format::{self, Table};
-use super::{CliError, Ctx, Outcome, json};
+use super::{CliError, Ctx, Outcome};
 use crate::pb::{self, auto_scaler_service_client::AutoScalerServiceClient};
 
 /// Flags of `dashboard`.
@@ -22,7 +22,7 @@ pub(super) async fn run(ctx: &Ctx, args: DashboardArgs) -> Result<Outcome, CliEr
     let mut client = AutoScalerServiceClient::new(ctx.channel.clone());
     let req = pb::GetDashboardRequest { days: args.days, account_id: args.account.unwrap_or_default() };
     let resp = client.get_dashboard(req).await?.into_inner();
-    ctx.print(|| json::dashboard(&resp), || render(&resp));
+    ctx.print(&resp, || render(&resp))?;
     Ok(Outcome::Success)
 }
 
@@ -39,6 +39,13 @@ fn by_type(counts: &[pb::ActionTypeCount]) -> String {
         return "-".to_owned();
     }
     counts.iter().map(|c| format!("{} {}", format::action_type(c.action_type), c.count)).collect::<Vec<_>>().join(", ")
+}
+
+/// Map entries ordered by key.
+fn sorted<V>(map: &std::collections::HashMap<String, V>) -> Vec<(&String, &V)> {
+    let mut entries: Vec<_> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
 }
 
 fn render(d: &pb::GetDashboardResponse) -> String {
@@ -66,10 +73,11 @@ fn render(d: &pb::GetDashboardResponse) -> String {
     if d.by_account.is_empty() {
         return out;
     }
-    let headers =
-        ["ACCOUNT", "ACTIONS", "EXECUTED", "PENDING", "REJECTED", "FAILED", "EXEC %", "AVG ROAS", "NET CHANGE"];
-    let mut t = Table::new(&headers).right(&[1, 2, 3, 4, 5, 6, 7]);
-    for (account, f) in json::sorted(&d.by_account) {
+    // The execution rate is in the overall figures above; without it the
+    // table fits 80 columns.
+    let headers = ["ACCOUNT", "ACTIONS", "EXECUTED", "PENDING", "REJECTED", "FAILED", "AVG ROAS", "NET CHANGE"];
+    let mut t = Table::new(&headers).right(&[1, 2, 3, 4, 5, 6]).wrap(&[7]);
+    for (account, f) in sorted(&d.by_account) {
         t.row(vec![
             account.clone(),
             f.total_actions.to_string(),
@@ -77,7 +85,6 @@ fn render(d: &pb::GetDashboardResponse) -> String {
             f.pending.to_string(),
             f.rejected.to_string(),
             f.failed.to_string(),
-            format!("{:.1}", f.execution_rate_percent),
             format!("{:.2}", f.average_roas),
             amounts(&f.net_change),
         ]);

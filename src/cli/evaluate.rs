@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::format::{self, Table};
 use super::progress::Progress;
-use super::{CliError, Ctx, Outcome, json};
+use super::{CliError, Ctx, Outcome};
 use crate::pb::{self, auto_scaler_service_client::AutoScalerServiceClient};
 
 /// Campaigns per `EvaluateCampaigns` call when a list is given.
@@ -37,11 +37,7 @@ pub(super) async fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<Outcome, CliErr
             dry_run: args.dry_run,
         };
         let resp = client.evaluate_campaign(req).await?.into_inner();
-        let evaluation = resp.evaluation;
-        ctx.print(
-            || serde_json::json!({ "evaluation": evaluation.as_ref().map(json::evaluation) }),
-            || evaluation.as_ref().map(|e| details(e, args.dry_run)).unwrap_or_default(),
-        );
+        ctx.print(&resp, || resp.evaluation.as_ref().map(|e| details(e, args.dry_run)).unwrap_or_default())?;
         return Ok(Outcome::Success);
     }
     let merged = if campaigns.is_empty() {
@@ -57,7 +53,7 @@ pub(super) async fn run(ctx: &Ctx, args: EvaluateArgs) -> Result<Outcome, CliErr
     } else {
         evaluate_chunks(&mut client, &args.account, &campaigns, args.dry_run).await?
     };
-    ctx.print(|| json::evaluations(&merged), || table(&merged, args.dry_run));
+    ctx.print(&merged, || table(&merged, args.dry_run))?;
     Ok(if merged.failures.is_empty() { Outcome::Success } else { Outcome::Partial })
 }
 
@@ -103,28 +99,26 @@ async fn evaluate_chunks(
 fn table(resp: &pb::EvaluateCampaignsResponse, dry_run: bool) -> String {
     let mut out = String::new();
     if !resp.evaluations.is_empty() {
-        let headers =
-            ["CAMPAIGN", "NAME", "DECISION", "STATUS", "OLD", "NEW", "CHANGE", "ROAS", "CTR %", "SPEND", "REASON"];
-        let mut t = Table::new(&headers).right(&[4, 5, 6, 7, 8, 9]);
+        let headers = ["CAMPAIGN", "DECISION", "STATUS", "OLD", "NEW", "ROAS", "SPEND"];
+        let mut t = Table::new(&headers).right(&[3, 4, 5, 6]).note("NAME: REASON");
         for e in &resp.evaluations {
             let Some(a) = e.action.as_ref() else {
-                t.row(vec![e.campaign_id.clone(), format::truncate(&e.campaign_name, 30)]);
+                t.row_with_note(vec![e.campaign_id.clone()], e.campaign_name.clone());
                 continue;
             };
             let m = a.metrics.clone().unwrap_or_default();
-            t.row(vec![
-                e.campaign_id.clone(),
-                format::truncate(&e.campaign_name, 30),
-                format::action_type(a.action_type),
-                format::action_status(a.status),
-                format::money(a.old_budget_minor, &a.currency),
-                format::money(a.new_budget_minor, &a.currency),
-                format::money_change(a.change_minor, &a.currency),
-                format!("{:.2}", m.roas),
-                format!("{:.2}", m.ctr_percent),
-                format::money(m.spend_minor, &m.currency),
-                format::truncate(&a.reason, 70),
-            ]);
+            t.row_with_note(
+                vec![
+                    e.campaign_id.clone(),
+                    format::decision_short(a.action_type),
+                    format::status_short(a.status),
+                    format::money(a.old_budget_minor, &a.currency),
+                    format::money(a.new_budget_minor, &a.currency),
+                    format!("{:.2}", m.roas),
+                    format::money(m.spend_minor, &m.currency),
+                ],
+                format!("{}: {}", e.campaign_name, a.reason),
+            );
         }
         out.push_str(&t.render());
     }
@@ -141,7 +135,7 @@ fn table(resp: &pb::EvaluateCampaignsResponse, dry_run: bool) -> String {
 
 /// The failures block shared with `run-cycle`.
 pub(super) fn failures(list: &[pb::CampaignFailure]) -> String {
-    let mut t = Table::new(&["FAILED ACCOUNT", "CAMPAIGN", "ERROR"]);
+    let mut t = Table::new(&["FAILED ACCOUNT", "CAMPAIGN", "ERROR"]).wrap(&[2]);
     for f in list {
         let campaign = if f.campaign_id.is_empty() { "(whole account)".into() } else { f.campaign_id.clone() };
         t.row(vec![f.account_id.clone(), campaign, f.error.clone()]);
@@ -151,11 +145,10 @@ pub(super) fn failures(list: &[pb::CampaignFailure]) -> String {
 
 /// One evaluation in full.
 fn details(e: &pb::CampaignEvaluation, dry_run: bool) -> String {
-    let mut pairs =
-        vec![("account", e.account_id.clone()), ("campaign", format!("{} {}", e.campaign_id, e.campaign_name))];
-    if let Some(a) = &e.action {
-        pairs.extend(super::actions::action_pairs(a));
-    }
+    let pairs = match &e.action {
+        Some(a) => super::actions::action_pairs(a),
+        None => vec![("account", e.account_id.clone()), ("campaign", format!("{} {}", e.campaign_id, e.campaign_name))],
+    };
     let mut out = format::key_values(&pairs);
     if dry_run {
         out.push_str("(dry run: nothing recorded or changed)\n");

@@ -1,6 +1,7 @@
 //! Operator CLI: the client subcommands of the `autoscaler` binary, built on
-//! the generated gRPC clients. Tables for people by default, `--json` for
-//! scripts; errors print the gRPC status code and message.
+//! the generated gRPC clients. Tables that fit the terminal for people by
+//! default, protobuf JSON (`--json`) for scripts; errors print the gRPC
+//! status code and message.
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ pub mod dashboard;
 pub mod evaluate;
 mod format;
 mod json;
+pub mod migrate;
 mod progress;
 pub mod replay;
 pub mod rules;
@@ -31,13 +33,26 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 /// Log filter of client commands: silent unless `RUST_LOG` asks for more.
 pub const LOG_FILTER: &str = "off";
 
-/// Flags shared by every client command.
+/// What `autoscaler --version` prints after the name: the release, the
+/// commit it was built from and the day it was built (UTC).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("AUTOSCALER_REVISION"),
+    ", built ",
+    env!("AUTOSCALER_BUILD_DATE"),
+    ")"
+);
+
+/// How a client command reaches the server, and how it prints. Only client
+/// commands take these flags; they may stand anywhere after the command name.
 #[derive(Debug, Clone, clap::Args)]
-pub struct GlobalArgs {
-    /// Server the client commands talk to.
+#[command(next_help_heading = "Server connection")]
+pub struct ServerArgs {
+    /// Server to talk to.
     #[arg(long, global = true, env = "AUTOSCALER_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
-    /// Print the response messages as JSON instead of tables (client commands).
+    /// Print each reply as protobuf JSON (as grpcurl prints it) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
     /// CA certificate (PEM) that signed the server's TLS certificate; the
@@ -48,6 +63,28 @@ pub struct GlobalArgs {
     /// environment variable: command lines are visible to other users.
     #[arg(long, global = true, env = "AUTOSCALER_TOKEN", hide_env_values = true)]
     pub token: Option<SecretString>,
+}
+
+/// A client command group (`rules`, `actions`, `time`) with the server flags.
+#[derive(Debug, clap::Args)]
+pub struct Group<C: Subcommand> {
+    /// Server connection and output.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: C,
+}
+
+/// A single client command (`evaluate`, `dashboard`, ...) with the server flags.
+#[derive(Debug, clap::Args)]
+pub struct Single<A: clap::Args> {
+    /// Server connection and output.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The command's own flags.
+    #[command(flatten)]
+    pub args: A,
 }
 
 /// The connection every client command uses: the channel, with the caller's
@@ -91,31 +128,28 @@ impl Credentials {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// List, show, create, update and delete scaling rules.
-    #[command(subcommand)]
-    Rules(rules::RulesCommand),
+    Rules(Group<rules::RulesCommand>),
     /// Evaluate campaigns now: one (`--campaign ID`), several, or every active one.
-    Evaluate(evaluate::EvaluateArgs),
-    /// Pending approvals, decisions, the action history and the live stream.
-    #[command(subcommand)]
-    Actions(actions::ActionsCommand),
+    Evaluate(Single<evaluate::EvaluateArgs>),
+    /// Pending approvals, decisions, one action, the history and the live stream.
+    Actions(Group<actions::ActionsCommand>),
     /// What the auto-scaler did over the last days.
-    Dashboard(dashboard::DashboardArgs),
+    Dashboard(Single<dashboard::DashboardArgs>),
     /// Hour-of-day optimization: profiles, budget schedules, learning.
-    #[command(subcommand)]
-    Time(time::TimeCommand),
+    Time(Group<time::TimeCommand>),
     /// Run the hourly optimization cycle now, on the server. Exit code 2 when
     /// some accounts or campaigns failed.
-    RunCycle(cycle::RunCycleArgs),
+    RunCycle(Single<cycle::RunCycleArgs>),
     /// Replay the stored rules, or a candidate rule, on an account's stored
     /// history: the decisions they would have made (read-only).
-    Replay(Box<replay::ReplayArgs>),
+    Replay(Box<Single<replay::ReplayArgs>>),
 }
 
 /// Runs one client command and returns the process exit code: 0 on success,
 /// 1 on an error (printed as `error: <code>: <message>`), 2 when a bulk
 /// command succeeded only in part.
-pub async fn run(command: ClientCommand, global: GlobalArgs) -> ExitCode {
-    match dispatch(command, &global).await {
+pub async fn run(command: ClientCommand) -> ExitCode {
+    match dispatch(command).await {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Partial) => ExitCode::from(2),
         Err(e) => {
@@ -125,18 +159,27 @@ pub async fn run(command: ClientCommand, global: GlobalArgs) -> ExitCode {
     }
 }
 
-async fn dispatch(command: ClientCommand, global: &GlobalArgs) -> Result<Outcome, CliError> {
-    let channel = connect(&global.server, global.tls_ca.as_deref()).await?;
-    let credentials = Credentials::new(global.token.as_ref())?;
-    let ctx = Ctx { channel: InterceptedService::new(channel, credentials), json: global.json };
+async fn dispatch(command: ClientCommand) -> Result<Outcome, CliError> {
+    let server = match &command {
+        ClientCommand::Rules(c) => &c.server,
+        ClientCommand::Evaluate(c) => &c.server,
+        ClientCommand::Actions(c) => &c.server,
+        ClientCommand::Dashboard(c) => &c.server,
+        ClientCommand::Time(c) => &c.server,
+        ClientCommand::RunCycle(c) => &c.server,
+        ClientCommand::Replay(c) => &c.server,
+    };
+    let channel = connect(&server.server, server.tls_ca.as_deref()).await?;
+    let credentials = Credentials::new(server.token.as_ref())?;
+    let ctx = Ctx { channel: InterceptedService::new(channel, credentials), json: server.json };
     match command {
-        ClientCommand::Rules(cmd) => rules::run(&ctx, cmd).await,
-        ClientCommand::Evaluate(args) => evaluate::run(&ctx, args).await,
-        ClientCommand::Actions(cmd) => actions::run(&ctx, cmd).await,
-        ClientCommand::Dashboard(args) => dashboard::run(&ctx, args).await,
-        ClientCommand::Time(cmd) => time::run(&ctx, cmd).await,
-        ClientCommand::RunCycle(args) => cycle::run(&ctx, args).await,
-        ClientCommand::Replay(args) => replay::run(&ctx, *args).await,
+        ClientCommand::Rules(c) => rules::run(&ctx, c.command).await,
+        ClientCommand::Evaluate(c) => evaluate::run(&ctx, c.args).await,
+        ClientCommand::Actions(c) => actions::run(&ctx, c.command).await,
+        ClientCommand::Dashboard(c) => dashboard::run(&ctx, c.args).await,
+        ClientCommand::Time(c) => time::run(&ctx, c.command).await,
+        ClientCommand::RunCycle(c) => cycle::run(&ctx, c.args).await,
+        ClientCommand::Replay(c) => replay::run(&ctx, c.args).await,
     }
 }
 
@@ -156,10 +199,16 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// Prints `value` as pretty JSON in `--json` mode, else the text `table()` builds.
-    fn print(&self, value: impl FnOnce() -> serde_json::Value, table: impl FnOnce() -> String) {
-        let text = if self.json { format!("{:#}\n", value()) } else { table() };
+    /// Prints `reply` as protobuf JSON in `--json` mode, else the text
+    /// `table()` builds for people.
+    fn print<M: prost::Message + prost::Name>(
+        &self,
+        reply: &M,
+        table: impl FnOnce() -> String,
+    ) -> Result<(), CliError> {
+        let text = if self.json { format!("{}\n", json::to_text(reply, true)?) } else { table() };
         format::emit(&text);
+        Ok(())
     }
 }
 

@@ -65,7 +65,7 @@ pub(super) async fn run(ctx: &Ctx, args: ReplayArgs) -> Result<Outcome, CliError
     };
     let mut client = AutoScalerServiceClient::new(ctx.channel.clone());
     let resp = client.replay_rules(req).await?.into_inner();
-    ctx.print(|| json(&resp), || table(&resp));
+    ctx.print(&resp, || table(&resp))?;
     Ok(Outcome::Success)
 }
 
@@ -123,6 +123,15 @@ fn candidate_rule(args: &ReplayArgs) -> Option<pb::ScalingRule> {
     (args.candidate || any_field).then_some(rule)
 }
 
+/// `text` wrapped to the terminal, each line ended.
+fn paragraph(text: &str, width: Option<usize>) -> String {
+    let lines = match width {
+        Some(w) => format::wrap_words(text, w),
+        None => vec![text.to_owned()],
+    };
+    lines.into_iter().map(|l| format!("{l}\n")).collect()
+}
+
 fn stop_label(value: i32) -> String {
     pb::ReplayStop::try_from(value)
         .map_or_else(|_| value.to_string(), |s| format::label(s.as_str_name(), "REPLAY_STOP_"))
@@ -140,7 +149,9 @@ fn outcome(d: &pb::ReplayDecision) -> String {
 
 fn table(r: &pb::ReplayRulesResponse) -> String {
     let c = r.currency.as_str();
-    let mut out = format!("{}\n\n", r.notice);
+    let width = format::terminal_width();
+    let mut out = paragraph(&r.notice, width);
+    out.push('\n');
     if let Some(s) = &r.summary {
         let by_type = s
             .decisions_by_type
@@ -169,20 +180,22 @@ fn table(r: &pb::ReplayRulesResponse) -> String {
     }
     if !r.decisions.is_empty() {
         out.push('\n');
-        let headers = ["TIME", "CAMPAIGN", "DECISION", "OLD", "NEW", "OUTCOME", "ROAS", "REASON"];
-        let mut t = Table::new(&headers).right(&[3, 4, 6]);
+        let headers = ["TIME (UTC)", "CAMPAIGN", "DECISION", "OLD", "NEW", "OUTCOME", "ROAS"];
+        let mut t = Table::new(&headers).right(&[3, 4, 6]).note("REASON");
         for d in &r.decisions {
             let roas = d.metrics.as_ref().map_or(0.0, |m| m.roas);
-            t.row(vec![
-                format::time(d.decide_time.as_ref()),
-                d.campaign_id.clone(),
-                format::action_type(d.action_type),
-                format::money(d.old_budget_minor, c),
-                format::money(d.new_budget_minor, c),
-                outcome(d),
-                format!("{roas:.2}"),
-                format::truncate(&d.reason, 70),
-            ]);
+            t.row_with_note(
+                vec![
+                    format::short_time(d.decide_time.as_ref()),
+                    d.campaign_id.clone(),
+                    format::decision_short(d.action_type),
+                    format::money(d.old_budget_minor, c),
+                    format::money(d.new_budget_minor, c),
+                    outcome(d),
+                    format!("{roas:.2}"),
+                ],
+                d.reason.clone(),
+            );
         }
         out.push_str(&t.render());
     }
@@ -190,60 +203,9 @@ fn table(r: &pb::ReplayRulesResponse) -> String {
         out.push_str("(list cut at 10,000 decisions; the counts cover all)\n");
     }
     for note in &r.notes {
-        out.push_str(&format!("note: {note}\n"));
+        out.push_str(&paragraph(&format!("note: {note}"), width));
     }
     out
-}
-
-fn json(r: &pb::ReplayRulesResponse) -> serde_json::Value {
-    let time = |t: Option<&prost_types::Timestamp>| format::datetime(t).map(|t| t.to_rfc3339());
-    let s = r.summary.clone().unwrap_or_default();
-    serde_json::json!({
-        "notice": r.notice,
-        "start_time": time(r.start_time.as_ref()),
-        "end_time": time(r.end_time.as_ref()),
-        "currency": r.currency,
-        "data_source": r.data_source,
-        "summary": {
-            "steps": s.steps,
-            "campaigns": s.campaigns,
-            "decisions": s.decisions,
-            "decisions_by_type": s.decisions_by_type.iter().map(|t| serde_json::json!({
-                "action_type": pb::ActionType::try_from(t.action_type).map_or("", |a| a.as_str_name()),
-                "count": t.count,
-            })).collect::<Vec<_>>(),
-            "applied": s.applied,
-            "needed_approval": s.needed_approval,
-            "stopped_by_cooldown": s.stopped_by_cooldown,
-            "stopped_by_limits": s.stopped_by_limits,
-            "limited": s.limited,
-            "stopped_other": s.stopped_other,
-            "total_increase_minor": s.total_increase_minor,
-            "total_decrease_minor": s.total_decrease_minor,
-            "compared_with_recorded": s.compared_with_recorded,
-            "same_as_recorded": s.same_as_recorded,
-        },
-        "decisions": r.decisions.iter().map(|d| serde_json::json!({
-            "decide_time": time(d.decide_time.as_ref()),
-            "campaign_id": d.campaign_id,
-            "rule_id": d.rule_id,
-            "action_type": pb::ActionType::try_from(d.action_type).map_or("", |a| a.as_str_name()),
-            "old_budget_minor": d.old_budget_minor,
-            "new_budget_minor": d.new_budget_minor,
-            "applied": d.applied,
-            "requires_approval": d.requires_approval,
-            "stop": pb::ReplayStop::try_from(d.stop).map_or("", |a| a.as_str_name()),
-            "limited": d.limited,
-            "reason": d.reason,
-            "roas": d.metrics.as_ref().map(|m| m.roas),
-            "spend_minor": d.metrics.as_ref().map(|m| m.spend_minor),
-            "metrics_recorded": d.metrics_recorded,
-            "recorded_action_id": d.recorded_action_id,
-            "same_as_recorded": d.same_as_recorded,
-        })).collect::<Vec<_>>(),
-        "truncated": r.truncated,
-        "notes": r.notes,
-    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use tonic::Code;
 
 use super::format::{self, Table};
-use super::{CliError, Ctx, Outcome, json};
+use super::{CliError, Ctx, Outcome};
 use crate::pb::{self, rules_service_client::RulesServiceClient};
 
 /// `rules` subcommands.
@@ -286,15 +286,12 @@ pub(super) async fn run(ctx: &Ctx, command: RulesCommand) -> Result<Outcome, Cli
                 }
                 page_token = resp.next_page_token;
             }
-            let value = || serde_json::json!({ "rules": rules.iter().map(json::rule).collect::<Vec<_>>(), "next_page_token": "" });
-            ctx.print(value, || rule_table(&rules));
+            let reply = pb::ListRulesResponse { rules, next_page_token: String::new() };
+            ctx.print(&reply, || rule_table(&reply.rules))?;
         }
         RulesCommand::Show { id } => {
             let resp = client.get_rule(pb::GetRuleRequest { id }).await?.into_inner();
-            ctx.print(
-                || json::rule_response(resp.rule.as_ref()),
-                || resp.rule.as_ref().map(rule_details).unwrap_or_default(),
-            );
+            ctx.print(&resp, || resp.rule.as_ref().map(rule_details).unwrap_or_default())?;
         }
         RulesCommand::Create(args) => {
             let mut rule = pb::ScalingRule {
@@ -305,10 +302,7 @@ pub(super) async fn run(ctx: &Ctx, command: RulesCommand) -> Result<Outcome, Cli
             };
             args.fields.apply(&mut rule, &mut Vec::new());
             let resp = client.create_rule(pb::CreateRuleRequest { rule: Some(rule) }).await?.into_inner();
-            ctx.print(
-                || json::rule_response(resp.rule.as_ref()),
-                || resp.rule.as_ref().map(rule_details).unwrap_or_default(),
-            );
+            ctx.print(&resp, || resp.rule.as_ref().map(rule_details).unwrap_or_default())?;
         }
         RulesCommand::Update(args) => {
             let mut rule = pb::ScalingRule { id: args.id, ..Default::default() };
@@ -324,14 +318,11 @@ pub(super) async fn run(ctx: &Ctx, command: RulesCommand) -> Result<Outcome, Cli
             }
             let req = pb::UpdateRuleRequest { rule: Some(rule), update_mask: Some(prost_types::FieldMask { paths }) };
             let resp = client.update_rule(req).await?.into_inner();
-            ctx.print(
-                || json::rule_response(resp.rule.as_ref()),
-                || resp.rule.as_ref().map(rule_details).unwrap_or_default(),
-            );
+            ctx.print(&resp, || resp.rule.as_ref().map(rule_details).unwrap_or_default())?;
         }
         RulesCommand::Delete { id } => {
             client.delete_rule(pb::DeleteRuleRequest { id }).await?;
-            ctx.print(|| serde_json::json!({}), || format!("deleted rule {id}\n"));
+            ctx.print(&pb::DeleteRuleResponse {}, || format!("deleted rule {id}\n"))?;
         }
     }
     Ok(Outcome::Success)
@@ -355,27 +346,54 @@ fn strategy(rule: &pb::ScalingRule) -> String {
         .map_or_else(|_| rule.strategy.to_string(), |s| format::label(s.as_str_name(), "STRATEGY_"))
 }
 
+/// The rules as a table; the account is a column only when they belong to
+/// several (else it heads the table), so the table fits 80 columns.
 fn rule_table(rules: &[pb::ScalingRule]) -> String {
-    if rules.is_empty() {
+    let Some(first) = rules.first() else {
         return "no rules\n".to_owned();
+    };
+    let several_accounts = rules.iter().any(|r| r.account_id != first.account_id);
+    let mut headers = vec!["ID"];
+    if several_accounts {
+        headers.push("ACCOUNT");
     }
-    let headers = ["ID", "ACCOUNT", "CAMPAIGN", "NAME", "ENABLED", "UP", "DOWN", "PAUSE", "MIN BUDGET", "MAX BUDGET"];
-    let mut table = Table::new(&headers).right(&[0, 5, 6, 7, 8, 9]);
+    headers.extend(["CAMPAIGN", "NAME", "ON", "UP/DOWN/PAUSE", "DAILY BUDGET"]);
+    let n = headers.len();
+    let mut table = Table::new(&headers).right(&[0]).wrap(&[n - 4]);
     for r in rules {
-        table.row(vec![
-            r.id.to_string(),
-            r.account_id.clone(),
+        let mut cells = vec![r.id.to_string()];
+        if several_accounts {
+            cells.push(r.account_id.clone());
+        }
+        let enabled = match r.enabled {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "-",
+        };
+        cells.extend([
             if r.campaign_id.is_empty() { "(account)".into() } else { r.campaign_id.clone() },
-            format::truncate(&r.name, 40),
-            format::opt(r.enabled),
-            format::opt_ratio(r.roas_scale_up),
-            format::opt_ratio(r.roas_scale_down),
-            format::opt_ratio(r.roas_pause),
-            money(r.min_daily_budget_minor, &r.currency),
-            money(r.max_daily_budget_minor, &r.currency),
+            r.name.clone(),
+            enabled.to_owned(),
+            format!(
+                "{}/{}/{}",
+                format::opt_ratio(r.roas_scale_up),
+                format::opt_ratio(r.roas_scale_down),
+                format::opt_ratio(r.roas_pause)
+            ),
+            format!(
+                "{}-{}",
+                money(r.min_daily_budget_minor, &r.currency),
+                money(r.max_daily_budget_minor, &r.currency)
+            ),
         ]);
+        table.row(cells);
     }
-    table.render()
+    let mut out = String::new();
+    if !several_accounts {
+        out.push_str(&format!("account {}\n", first.account_id));
+    }
+    out.push_str(&table.render());
+    out
 }
 
 fn rule_details(r: &pb::ScalingRule) -> String {

@@ -1,13 +1,22 @@
-//! `autoscaler time ...`: hour-of-day profiles drawn as bar charts, budget
-//! schedules and learning, through `TimeOptimizationService`.
+//! `autoscaler time ...`: hour-of-day profiles drawn as bar charts (the day
+//! in two columns of twelve hours, so a report fits an 80x24 terminal),
+//! budget schedules and learning, through `TimeOptimizationService`.
 use clap::{Args, Subcommand};
 
+use tonic::Code;
+
 use super::format::{self, ChartRow, Table};
-use super::{CliError, Ctx, Outcome, json};
+use super::{CliError, Ctx, Outcome};
 use crate::pb::{self, time_optimization_service_client::TimeOptimizationServiceClient};
 
-/// Width of the bars, in terminal cells.
+/// Width of the bars of the reporting-lag chart, in terminal cells.
 const BAR_WIDTH: usize = 40;
+
+/// Width the day charts are laid out for when the output is not a terminal.
+const DEFAULT_WIDTH: usize = 80;
+
+/// Cells between the two halves of a day chart.
+const HALF_GAP: usize = 3;
 
 /// `time` subcommands.
 #[derive(Debug, Subcommand)]
@@ -60,18 +69,20 @@ pub(super) async fn run(ctx: &Ctx, command: TimeCommand) -> Result<Outcome, CliE
     let mut client = TimeOptimizationServiceClient::new(ctx.channel.clone());
     match command {
         TimeCommand::Report(c) => {
-            let req = pb::GetTimeReportRequest { account_id: c.account, campaign_id: c.campaign };
-            let resp = client.get_time_report(req).await?.into_inner();
-            ctx.print(|| json::time_report(&resp), || report(&resp));
+            let req = pb::GetTimeReportRequest { account_id: c.account.clone(), campaign_id: c.campaign };
+            let resp = client.get_time_report(req).await.map_err(|s| learn_hint(s, &c.account))?.into_inner();
+            let width = format::terminal_width().unwrap_or(DEFAULT_WIDTH);
+            ctx.print(&resp, || report(&resp, width))?;
         }
         TimeCommand::Schedule { campaign: c, daily_budget_minor } => {
             let req = pb::GetBudgetScheduleRequest {
-                account_id: c.account,
+                account_id: c.account.clone(),
                 campaign_id: c.campaign,
                 daily_budget_minor: daily_budget_minor.unwrap_or(0),
             };
-            let resp = client.get_budget_schedule(req).await?.into_inner();
-            ctx.print(|| json::budget_schedule(&resp), || schedule(&resp));
+            let resp = client.get_budget_schedule(req).await.map_err(|s| learn_hint(s, &c.account))?.into_inner();
+            let width = format::terminal_width().unwrap_or(DEFAULT_WIDTH);
+            ctx.print(&resp, || schedule(&resp, width))?;
         }
         TimeCommand::Learn { account, campaign, min_samples } => {
             let req = pb::LearnOptimalHoursRequest {
@@ -80,76 +91,174 @@ pub(super) async fn run(ctx: &Ctx, command: TimeCommand) -> Result<Outcome, CliE
                 min_samples: min_samples.unwrap_or(0),
             };
             let resp = client.learn_optimal_hours(req).await?.into_inner();
-            ctx.print(|| json::learned(&resp), || learned(&resp));
+            ctx.print(&resp, || learned(&resp))?;
         }
         TimeCommand::Lag { account } => {
             let resp = client.get_reporting_lag(pb::GetReportingLagRequest { account_id: account }).await?.into_inner();
-            ctx.print(|| json::reporting_lag(&resp), || lag(&resp));
+            ctx.print(&resp, || lag(&resp))?;
         }
     }
     Ok(Outcome::Success)
 }
 
-/// The rows of the 24-hour chart: index per hour, peak/valley marks and,
-/// when a schedule is given, each hour's budget.
-fn profile_rows(p: &pb::HourProfile, schedule: &[pb::HourlyBudget], currency: &str) -> Vec<ChartRow> {
-    p.hourly_index
+/// A missing profile is the usual first answer: say how to get one.
+fn learn_hint(status: tonic::Status, account: &str) -> CliError {
+    let mut err = CliError::from(status);
+    if err.code == Code::NotFound && err.message.contains("profile") {
+        err.message = format!(
+            "{}: profiles are learned from the stored hourly data; run `autoscaler time learn --account {account}` first",
+            err.message
+        );
+    }
+    err
+}
+
+/// One hour of a day chart.
+struct Hour {
+    /// The bar's value.
+    value: f64,
+    /// A budget, or empty.
+    budget: String,
+    /// `peak`, `valley` or empty.
+    mark: &'static str,
+}
+
+/// The 24 hours as two columns of twelve (00-11 left, 12-23 right), each row
+/// `hour  value  bar  budget  mark`, the bars scaled to the largest value and
+/// as long as `width` allows; a header row first.
+fn day_chart(hours: &[Hour], value_header: &str, width: usize) -> String {
+    let max = hours.iter().map(|h| h.value).filter(|v| v.is_finite()).fold(0.0_f64, f64::max);
+    let values: Vec<String> = hours.iter().map(|h| format!("{:.2}", h.value)).collect();
+    let value_width =
+        values.iter().chain([&value_header.to_owned()]).map(|v| format::display_width(v)).max().unwrap_or(0);
+    let budget_width = hours.iter().map(|h| format::display_width(&h.budget)).max().unwrap_or(0);
+    let budget_header = if budget_width > 0 { "BUDGET" } else { "" };
+    let budget_width = if budget_width > 0 { budget_width.max(budget_header.len()) } else { 0 };
+    let mark_width = hours.iter().map(|h| h.mark.len()).max().unwrap_or(0);
+    // hour, gap, value, gap, bar, gap, budget, gap, mark
+    let fixed = 4 + 2 + value_width + 2 + 2 + budget_width + 2 + mark_width;
+    let half = width.saturating_sub(HALF_GAP) / 2;
+    let bar_width = half.saturating_sub(fixed).clamp(4, 40);
+    let cell = |hour: Option<usize>| -> String {
+        let (label, value, bar, budget, mark) = match hour {
+            None => ("HOUR".to_owned(), value_header.to_owned(), String::new(), budget_header.to_owned(), ""),
+            Some(i) => {
+                let h = &hours[i];
+                (format!("{i:02}"), values[i].clone(), format::bar(h.value, max, bar_width), h.budget.clone(), h.mark)
+            }
+        };
+        format!(
+            "{label:<4}  {value:>value_width$}  {bar}{}  {budget:>budget_width$}  {mark:<mark_width$}",
+            " ".repeat(bar_width - format::display_width(&bar))
+        )
+    };
+    if hours.is_empty() {
+        return String::new();
+    }
+    let gap = " ".repeat(HALF_GAP);
+    let mut lines = vec![format!("{}{gap}{}", cell(None), cell(None))];
+    for i in 0..12 {
+        let left = if i < hours.len() { cell(Some(i)) } else { String::new() };
+        let right = if i + 12 < hours.len() { cell(Some(i + 12)) } else { String::new() };
+        lines.push(format!("{left}{gap}{right}"));
+    }
+    lines.iter().map(|l| format!("{}\n", l.trim_end())).collect()
+}
+
+fn report(r: &pb::GetTimeReportResponse, width: usize) -> String {
+    let Some(p) = &r.profile else {
+        return "no profile learned for this campaign yet\n".to_owned();
+    };
+    let metric = if p.metric.is_empty() { "performance" } else { p.metric.as_str() };
+    let hours: Vec<Hour> = p
+        .hourly_index
         .iter()
         .enumerate()
         .map(|(hour, &value)| {
             let h = hour as i32;
-            let mut notes = Vec::new();
-            if let Some(b) = schedule.iter().find(|b| b.hour == h) {
-                notes.push(format::money(b.budget_minor, currency));
-            }
-            if p.peak_hours.contains(&h) {
-                notes.push("peak".to_owned());
+            let budget = r.schedule.iter().find(|b| b.hour == h).map(|b| format::money(b.budget_minor, &r.currency));
+            let mark = if p.peak_hours.contains(&h) {
+                "peak"
             } else if p.valley_hours.contains(&h) {
-                notes.push("valley".to_owned());
-            }
-            ChartRow { label: format!("{hour:02}"), value, note: notes.join("  ") }
+                "valley"
+            } else {
+                ""
+            };
+            Hour { value, budget: budget.unwrap_or_default(), mark }
         })
-        .collect()
-}
-
-fn report(r: &pb::GetTimeReportResponse) -> String {
-    let Some(p) = &r.profile else {
-        return "no profile learned for this campaign yet\n".to_owned();
-    };
-    let mut out = format!(
-        "campaign {} ({}): {} index by hour of day (1.00 = the campaign's average)\n\n",
-        p.campaign_id,
-        p.account_id,
-        if p.metric.is_empty() { "performance" } else { p.metric.as_str() }
-    );
-    out.push_str(&format::bar_chart(&profile_rows(p, &r.schedule, &r.currency), BAR_WIDTH));
+        .collect();
+    let mut title = vec![
+        format!("Campaign {} of {}, by hour of the ad account's time zone", p.campaign_id, p.account_id),
+        format!("INDEX: the hour's {metric} / the average hour's (1.00 = average)"),
+    ];
+    if !r.schedule.is_empty() {
+        let currency = if r.currency.is_empty() { "the account's currency".to_owned() } else { r.currency.clone() };
+        title.push(format!("BUDGET: the hour's share of today's daily budget, in {currency}"));
+    }
+    let mut out = String::new();
+    for line in title {
+        for wrapped in format::wrap_words(&line, width) {
+            out.push_str(&wrapped);
+            out.push('\n');
+        }
+    }
     out.push('\n');
-    out.push_str(&format::key_values(&[
-        ("peak hours", format::hours(&p.peak_hours)),
-        ("valley hours", format::hours(&p.valley_hours)),
-        ("confidence", format!("{:.2}", p.confidence)),
-        ("samples", p.samples.to_string()),
-        ("learned", format::time(p.learn_time.as_ref())),
-    ]));
+    out.push_str(&day_chart(&hours, "INDEX", width));
+    out.push('\n');
+    let summary = [
+        format!(
+            "peak hours {}; valley hours {}; confidence {:.2}",
+            hour_ranges(&p.peak_hours),
+            hour_ranges(&p.valley_hours),
+            p.confidence
+        ),
+        format!("learned {} from {} hourly samples", format::time(p.learn_time.as_ref()), p.samples),
+    ];
+    for line in summary {
+        for wrapped in format::wrap_words(&line, width) {
+            out.push_str(&wrapped);
+            out.push('\n');
+        }
+    }
     out
 }
 
-fn schedule(r: &pb::GetBudgetScheduleResponse) -> String {
-    let rows: Vec<ChartRow> = r
+/// Hours as runs: `03-11, 14`, or "-".
+fn hour_ranges(list: &[i32]) -> String {
+    let mut hours = list.to_vec();
+    hours.sort_unstable();
+    hours.dedup();
+    let mut runs: Vec<(i32, i32)> = Vec::new();
+    for h in hours {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == h => *end = h,
+            _ => runs.push((h, h)),
+        }
+    }
+    if runs.is_empty() {
+        return "-".to_owned();
+    }
+    let run = |(start, end): (i32, i32)| {
+        if start == end { format!("{start:02}") } else { format!("{start:02}-{end:02}") }
+    };
+    runs.into_iter().map(run).collect::<Vec<_>>().join(", ")
+}
+
+fn schedule(r: &pb::GetBudgetScheduleResponse, width: usize) -> String {
+    let hours: Vec<Hour> = r
         .hours
         .iter()
-        .map(|h| ChartRow {
-            label: format!("{:02}", h.hour),
-            value: h.multiplier,
-            note: format::money(h.budget_minor, &r.currency),
-        })
+        .map(|h| Hour { value: h.multiplier, budget: format::money(h.budget_minor, &r.currency), mark: "" })
         .collect();
-    let mut out = format!(
-        "daily budget {} spread over 24 hours (multiplier 1.00 = a flat hour), confidence {:.2}\n\n",
+    let title = format!(
+        "Daily budget {} spread over 24 hours of the ad account's time zone; MULT 1.00 = a flat hour (daily / 24); \
+         confidence {:.2}.",
         format::money(r.daily_budget_minor, &r.currency),
         r.confidence
     );
-    out.push_str(&format::bar_chart(&rows, BAR_WIDTH));
+    let mut out: String = format::wrap_words(&title, width).into_iter().map(|l| format!("{l}\n")).collect();
+    out.push('\n');
+    out.push_str(&day_chart(&hours, "MULT", width));
     out
 }
 
@@ -157,7 +266,7 @@ fn learned(r: &pb::LearnOptimalHoursResponse) -> String {
     let mut out = String::new();
     if !r.profiles.is_empty() {
         let headers = ["ACCOUNT", "CAMPAIGN", "SAMPLES", "CONFIDENCE", "METRIC", "PEAK HOURS", "VALLEY HOURS"];
-        let mut t = Table::new(&headers).right(&[2, 3]);
+        let mut t = Table::new(&headers).right(&[2, 3]).wrap(&[5, 6]);
         for p in &r.profiles {
             t.row(vec![
                 p.account_id.clone(),
@@ -222,7 +331,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn report_draws_the_day_with_peaks_valleys_and_budgets() {
+    fn report_draws_the_day_in_two_columns_within_80x24() {
         let mut index = vec![1.0; 24];
         index[3] = 0.25;
         index[19] = 2.0;
@@ -239,20 +348,31 @@ mod tests {
         };
         let schedule: Vec<pb::HourlyBudget> =
             (0..24).map(|hour| pb::HourlyBudget { hour, budget_minor: 100, multiplier: 1.0 }).collect();
-        let text = report(&pb::GetTimeReportResponse { profile: Some(profile), schedule, currency: "USD".into() });
+        let r = pb::GetTimeReportResponse { profile: Some(profile), schedule, currency: "USD".into() };
+        let text = report(&r, 80);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("campaign 7 (act_1): roas index"), "{text}");
-        let bar = |cells: usize| "█".repeat(cells);
-        assert_eq!(lines[2], format!("00  1.00  {}{}  $1.00", bar(20), " ".repeat(20)));
-        assert_eq!(lines[5], format!("03  0.25  {}{}  $1.00  valley", bar(5), " ".repeat(35)));
-        assert_eq!(lines[21], format!("19  2.00  {}  $1.00  peak", bar(40)));
-        assert!(text.contains("peak hours    19\n"), "{text}");
-        assert!(text.contains("confidence    0.80\n"), "{text}");
+        assert!(lines.len() <= 23, "{text}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
+        assert_eq!(lines[0], "Campaign 7 of act_1, by hour of the ad account's time zone");
+        assert_eq!(lines[1], "INDEX: the hour's roas / the average hour's (1.00 = average)");
+        assert_eq!(lines[2], "BUDGET: the hour's share of today's daily budget, in USD");
+        let header = lines.iter().position(|l| l.starts_with("HOUR")).expect("header");
+        assert_eq!(lines[header].matches("INDEX").count(), 2, "{text}");
+        // Hour 03 and 15 share a row; 19 (the peak) has the full bar.
+        let row_03 = lines[header + 4];
+        assert!(row_03.starts_with("03     0.25  █▏ ") && row_03.contains("$1.00  valley"), "{text}");
+        assert!(row_03.contains("   15     1.00  "), "{text}");
+        let row_07 = lines[header + 8];
+        assert!(row_07.contains("19     2.00  █████████   $1.00  peak"), "{text}");
+        assert!(text.contains("peak hours 19; valley hours 03; confidence 0.80\n"), "{text}");
+        assert!(text.contains(" from 336 hourly samples"), "{text}");
+        assert_eq!(hour_ranges(&[22, 16, 17, 18, 3, 0, 1]), "00-01, 03, 16-18, 22");
+        assert_eq!(hour_ranges(&[]), "-");
     }
 
     #[test]
     fn report_without_profile_says_so() {
-        assert_eq!(report(&pb::GetTimeReportResponse::default()), "no profile learned for this campaign yet\n");
+        assert_eq!(report(&pb::GetTimeReportResponse::default(), 80), "no profile learned for this campaign yet\n");
     }
 
     #[test]

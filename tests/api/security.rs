@@ -564,9 +564,10 @@ async fn the_cli_talks_tls_with_a_token() {
     // The certificate names localhost; the CLI checks it against the host.
     let server = format!("https://localhost:{}", app.addr.port());
     let ca_path = ca_file.to_string_lossy().into_owned();
-    let args = |extra: &[&str]| {
-        let mut all = vec!["--server".to_owned(), server.clone(), "--tls-ca".to_owned(), ca_path.clone()];
-        all.extend(extra.iter().map(|s| (*s).to_owned()));
+    // The connection flags follow the command: only client commands take them.
+    let args = |command: &[&str]| {
+        let mut all: Vec<String> = command.iter().map(|s| (*s).to_owned()).collect();
+        all.extend(["--server".to_owned(), server.clone(), "--tls-ca".to_owned(), ca_path.clone()]);
         all
     };
     let create = ["rules", "create", "--account", "act_77", "--name", "From the CLI", "--json"];
@@ -574,21 +575,21 @@ async fn the_cli_talks_tls_with_a_token() {
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("\"otto\""), "created by the token's principal: {out}");
 
-    let (code, _, err) = cli(args(&["--token", VIEWER, "rules", "list", "--json"]), Vec::new()).await;
+    let (code, _, err) = cli(args(&["rules", "list", "--token", VIEWER, "--json"]), Vec::new()).await;
     assert_eq!(code, Some(0), "{err}");
     let (code, _, err) = cli(args(&["rules", "list"]), Vec::new()).await;
     assert_eq!(code, Some(1));
     assert!(err.contains("Unauthenticated"), "{err}");
-    let (code, _, err) = cli(args(&["--token", VIEWER, "rules", "delete", "1"]), Vec::new()).await;
+    let (code, _, err) = cli(args(&["rules", "delete", "1", "--token", VIEWER]), Vec::new()).await;
     assert_eq!(code, Some(1));
     assert!(err.contains("PermissionDenied") && !err.contains(VIEWER), "{err}");
     let plain = vec![
+        "rules".to_owned(),
+        "list".to_owned(),
         "--server".to_owned(),
         server.clone(),
         "--token".to_owned(),
         VIEWER.to_owned(),
-        "rules".to_owned(),
-        "list".to_owned(),
     ];
     let (code, _, err) = cli(plain, Vec::new()).await;
     assert_eq!(code, Some(1), "https without a CA is refused: {err}");
