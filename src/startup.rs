@@ -73,6 +73,17 @@ pub async fn connect_platform(meta: &MetaConfig) -> anyhow::Result<Platform> {
                 sandbox.start().await.map_err(|e| anyhow::anyhow!("cannot start the local Meta sandbox: {e}"))?;
             let accounts = if meta.account_ids.is_empty() { sandbox.account_ids() } else { meta.account_ids.clone() };
             tracing::info!(url = %running.base_url(), accounts = accounts.len(), "no META_ACCESS_TOKEN: using the local Meta sandbox");
+            // The ids an operator needs for the first commands (README quick start).
+            for account in sandbox.account_ids() {
+                let campaigns = sandbox.campaign_ids(account.as_str());
+                tracing::info!(
+                    account = %account,
+                    campaigns = campaigns.len(),
+                    first_campaign = campaigns.first().map(String::as_str).unwrap_or("-"),
+                    last_campaign = campaigns.last().map(String::as_str).unwrap_or("-"),
+                    "sandbox ad account"
+                );
+            }
             (running.meta_settings(), accounts, Some(running))
         }
     };
