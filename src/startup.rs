@@ -99,7 +99,22 @@ pub async fn connect_platform(meta: &MetaConfig) -> anyhow::Result<Platform> {
 /// The shared state of a server or a one-off cycle: database (migrated) and
 /// ad platform.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
+    build_state_serving(settings, settings.listen).await
+}
+
+/// [`build_state`] for a server bound to `bound` (with port 0, the port it
+/// got): the commands in alert messages name it, unless
+/// `--alert-server-address` names another.
+async fn build_state_serving(
+    settings: &Settings,
+    bound: SocketAddr,
+) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
     let platform = connect_platform(&settings.meta).await?;
+    let commands = crate::alerts::CommandTarget {
+        address: settings.engine.alert_server_address.clone().unwrap_or_else(|| bound.to_string()),
+        tls: settings.security.tls.is_some(),
+        token: !settings.security.tokens.is_empty(),
+    };
     let db = persistence::connect(&settings.database_url).await?;
     let state = AppState {
         db,
@@ -108,9 +123,10 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
         platform: platform.client,
         accounts: Arc::new(platform.accounts),
         cycle_lock: Default::default(),
-        alerts: crate::alerts::Alerts::from_webhook(
+        alerts: crate::alerts::Alerts::from_webhook_with(
             settings.engine.webhook_url.as_deref(),
             settings.engine.alert_budget_change_minor,
+            commands,
         ),
         metrics: crate::metrics::Metrics::new(),
         day_cache: Default::default(),
@@ -126,10 +142,11 @@ impl Application {
         check_exposure(settings.listen, &settings.security)?;
         let tls = server_tls(&settings.security)?;
         let auth = AuthLayer::new(&settings.security.tokens);
-        let (state, sandbox) = build_state(&settings).await?;
+        // Bound first: alert messages name the address it got.
         let incoming =
             bind_grpc(settings.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
+        let (state, sandbox) = build_state_serving(&settings, addr).await?;
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => {
                 let listener = crate::metrics::bind(addr)

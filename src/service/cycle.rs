@@ -215,7 +215,10 @@ async fn run_exclusive(
         state.metrics.cycle_seconds.observe(seconds);
         let (status, summary) = match &result {
             Ok(report) => ("succeeded", summary_json(report)),
-            Err(e) => ("failed", serde_json::json!({ "error": e.to_string() }).to_string()),
+            Err(e) => {
+                state.alerts.cycle_failed(cycle_id, mode.as_str(), &e.to_string());
+                ("failed", serde_json::json!({ "error": e.to_string() }).to_string())
+            }
         };
         state.metrics.cycles.get_or_create(&CycleLabels { outcome: status.to_owned() }).inc();
         if let Err(e) = cycles::finish(&state.db, cycle_id, status, &summary).await {
@@ -283,9 +286,17 @@ async fn optimize(
         .instrument(span)
     }))
     .buffer_unordered(ACCOUNT_CONCURRENCY);
+    // For the alerts at the end: one message for all of the cycle's approvals.
+    let mut waiting = Vec::new();
+    let (mut failed_accounts, mut evaluated_accounts) = (Vec::new(), Vec::new());
     while let Some((account, outcome)) = outcomes.next().await {
         match outcome {
             Ok(outcome) => {
+                evaluated_accounts.push(account.to_string());
+                waiting.extend(outcome.evaluations.iter().filter_map(|e| match e {
+                    Evaluation::Recorded(r) if r.status == ActionStatus::PendingApproval => Some(r.clone()),
+                    _ => None,
+                }));
                 report.campaigns_evaluated += outcome.evaluations.len();
                 for evaluation in &outcome.evaluations {
                     *report.by_type.entry(evaluation.action().action_type).or_default() += 1;
@@ -298,6 +309,14 @@ async fn optimize(
             }
             Err(e) => {
                 tracing::warn!(%account, error = %e, "account could not be evaluated");
+                failed_accounts.push(crate::alerts::AccountFailure {
+                    account: account.to_string(),
+                    platform: match &e {
+                        Error::Platform(failure) => Some(failure.clone()),
+                        _ => None,
+                    },
+                    message: e.to_string(),
+                });
                 report.failures.push(Failure {
                     account_id: account.to_string(),
                     campaign_id: None,
@@ -310,6 +329,9 @@ async fn optimize(
     report.finished_at = Utc::now();
     if !dry_run {
         count_failing_accounts(state, &report.failures);
+        waiting.sort_by_key(|r| r.id);
+        state.alerts.observe(&waiting);
+        state.alerts.account_outcomes(cycle_id, &failed_accounts, &evaluated_accounts, report.finished_at);
     }
     tracing::info!(
         accounts = report.accounts,
