@@ -109,13 +109,17 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// Starts the server as the README's quick start does, with a new database in
-/// a temporary directory, any free port, metrics off and no scheduled cycle
-/// (so the hourly cycle cannot create rules between two examples). Returns it
-/// once it serves, with the sandbox accounts it logged.
-fn start_server(binary: &Path) -> (Server, Vec<String>) {
+/// Starts the server as the README's quick start does, on `database` (a new
+/// SQLite file in a temporary directory when `None`), any free port, metrics
+/// off and no scheduled cycle (so the hourly cycle cannot create rules between
+/// two examples). Returns it once it serves, with the sandbox accounts it
+/// logged.
+fn start_server(binary: &Path, database: Option<&str>) -> (Server, Vec<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database = format!("sqlite://{}?mode=rwc", dir.path().join("autoscaler.db").display());
+    let database = match database {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}?mode=rwc", dir.path().join("autoscaler.db").display()),
+    };
     let mut child = Command::new(binary)
         .arg("serve")
         .current_dir(dir.path())
@@ -252,8 +256,54 @@ const EXPECTED_WORDS: [(&str, &str); 8] = [
     ("RulesService/UpdateRule", "1.1"),
 ];
 
+/// A new PostgreSQL database beside `TEST_DATABASE_URL`'s, dropped with it.
+struct PostgresDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    fn create(admin: &str) -> Self {
+        use sea_orm::ConnectionTrait;
+        let name = format!("autoscaler_readme_{}", std::process::id());
+        let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).expect("TEST_DATABASE_URL with a database");
+        block_on(async {
+            let conn = sea_orm::Database::connect(admin).await.expect("connect to TEST_DATABASE_URL");
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        });
+        Self { admin: admin.to_owned(), url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        use sea_orm::ConnectionTrait;
+        block_on(async {
+            if let Ok(conn) = sea_orm::Database::connect(&self.admin).await {
+                let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+            }
+        });
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
+}
+
 #[test]
 fn every_readme_example_works_pasted_in_order_into_a_fresh_install() {
+    walk_through_the_readme(None);
+    // On PostgreSQL too, where the tests have one.
+    if let Ok(admin) = std::env::var("TEST_DATABASE_URL") {
+        let database = PostgresDatabase::create(&admin);
+        walk_through_the_readme(Some(&database.url));
+    }
+}
+
+/// Runs every marked example in order against a fresh server on `database`.
+fn walk_through_the_readme(database: Option<&str>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let examples = examples(&readme);
@@ -269,7 +319,7 @@ fn every_readme_example_works_pasted_in_order_into_a_fresh_install() {
     }
 
     let binary = Path::new(env!("CARGO_BIN_EXE_autoscaler"));
-    let (server, accounts) = start_server(binary);
+    let (server, accounts) = start_server(binary, database);
     assert_eq!(
         accounts,
         ["act_1000001", "act_1000002"],
@@ -311,7 +361,8 @@ fn every_readme_example_works_pasted_in_order_into_a_fresh_install() {
         } else {
             run(&command, &env, work.path())
         };
-        assert!(outcome.success, "README line {} failed:\n$ {}\n{}", example.line, command, outcome.output);
+        let on = if database.is_some() { "PostgreSQL" } else { "SQLite" };
+        assert!(outcome.success, "README line {} failed ({on}):\n$ {}\n{}", example.line, command, outcome.output);
         for (needle, word) in EXPECTED_WORDS {
             if command.contains(needle) {
                 assert!(
