@@ -110,8 +110,15 @@ async fn build_state_serving(
     bound: SocketAddr,
 ) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
     let platform = connect_platform(&settings.meta).await?;
+    // A wildcard address is reached as loopback on the server's own host;
+    // operators elsewhere need --alert-server-address.
+    let reachable = if bound.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+    } else {
+        bound
+    };
     let commands = crate::alerts::CommandTarget {
-        address: settings.engine.alert_server_address.clone().unwrap_or_else(|| bound.to_string()),
+        address: settings.engine.alert_server_address.clone().unwrap_or_else(|| reachable.to_string()),
         tls: settings.security.tls.is_some(),
         token: !settings.security.tokens.is_empty(),
     };
