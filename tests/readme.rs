@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use autoscaler::pb;
 use autoscaler::pb::approvals_service_client::ApprovalsServiceClient;
+use autoscaler::pb::auto_scaler_service_client::AutoScalerServiceClient;
 
 /// The line before a code block whose commands this test runs.
 const MARKER: &str = "<!-- readme-test -->";
@@ -176,6 +177,17 @@ fn pending_action(addr: &str, used: &[i64]) -> Option<i64> {
             pb::ListPendingActionsRequest { account_id: String::new(), page_size: 500, page_token: String::new() };
         let page = client.list_pending_actions(request).await.ok()?.into_inner();
         page.actions.iter().map(|a| a.id).filter(|id| !used.contains(id)).min()
+    })
+}
+
+/// Actions recorded so far, through the generated client: a dry run must not
+/// change it (pasting an example without `dry_run` once changed 17 budgets).
+fn recorded_actions(addr: &str) -> i64 {
+    block_on(async {
+        let mut client = AutoScalerServiceClient::connect(format!("http://{addr}")).await.expect("connects");
+        let request = pb::GetDashboardRequest { days: 366, account_id: String::new() };
+        let dashboard = client.get_dashboard(request).await.expect("dashboard").into_inner();
+        dashboard.overall.map(|o| o.total_actions).unwrap_or_default()
     })
 }
 
@@ -356,6 +368,8 @@ fn walk_through_the_readme(database: Option<&str>) {
             used_actions.push(id);
             command = command.replace(ACTION_ID, &id.to_string());
         }
+        let dry_run = command.contains("--dry-run") || command.contains(r#""dry_run":true"#);
+        let recorded_before = dry_run.then(|| recorded_actions(&server.addr));
         let outcome = if command.contains("actions watch") {
             run_following(&command, &env, work.path())
         } else {
@@ -373,6 +387,10 @@ fn walk_through_the_readme(database: Option<&str>) {
                     outcome.output
                 );
             }
+        }
+        if let Some(before) = recorded_before {
+            let after = recorded_actions(&server.addr);
+            assert_eq!(after, before, "README line {}: a dry run recorded actions:\n$ {command}", example.line);
         }
         ran += 1;
     }
