@@ -98,6 +98,17 @@ pub struct EngineArgs {
     /// A budget change of at least this many minor units raises an alert.
     #[arg(long, env = "AUTOSCALER_ALERT_BUDGET_CHANGE_MINOR", default_value_t = 10_000)]
     pub alert_budget_change_minor: i64,
+    /// `host:port` operators reach the gRPC server at, used in the approve and
+    /// reject commands alerts carry; the listen address when unset.
+    #[arg(long, env = "AUTOSCALER_ALERT_SERVER_ADDRESS")]
+    pub alert_server_address: Option<String>,
+    /// Hour of the day (0-23, in --approval-digest-time-zone) at which the
+    /// webhook gets a digest of the actions still waiting for approval, or "off".
+    #[arg(long, env = "AUTOSCALER_APPROVAL_DIGEST_HOUR", default_value = "9")]
+    pub approval_digest_hour: String,
+    /// IANA time zone of the digest hour (`Europe/Berlin`); daylight saving included.
+    #[arg(long, env = "AUTOSCALER_APPROVAL_DIGEST_TIME_ZONE", default_value = "UTC")]
+    pub approval_digest_time_zone: String,
     /// Strategy of the rule created for an account without one:
     /// `thresholds` (the decision table) or `marginal-roas`.
     #[arg(long, env = "AUTOSCALER_DEFAULT_STRATEGY", default_value = "thresholds")]
@@ -391,6 +402,29 @@ impl EngineArgs {
                 reason: "must be 0 (keep) or 46 to 3660: replays and the lag curve read that far back".into(),
             });
         }
+        if let Some(address) = &self.alert_server_address
+            && !valid_host_port(address)
+        {
+            return Err(ConfigError {
+                setting: "AUTOSCALER_ALERT_SERVER_ADDRESS",
+                reason: format!("{address:?} is not a host:port like scaler.internal:50051"),
+            });
+        }
+        let approval_digest = match self.approval_digest_hour.trim() {
+            "off" | "" => None,
+            raw => {
+                let hour = raw.parse::<u32>().ok().filter(|h| *h < 24).ok_or_else(|| ConfigError {
+                    setting: "AUTOSCALER_APPROVAL_DIGEST_HOUR",
+                    reason: format!("{raw:?} is not an hour 0-23 or off"),
+                })?;
+                let zone = self.approval_digest_time_zone.trim();
+                let time_zone = zone.parse::<chrono_tz::Tz>().map_err(|_| ConfigError {
+                    setting: "AUTOSCALER_APPROVAL_DIGEST_TIME_ZONE",
+                    reason: format!("{zone:?} is not an IANA time zone like Europe/Berlin"),
+                })?;
+                Some(crate::service::settings::DigestSchedule { hour, time_zone })
+            }
+        };
         let days = |n: u32| (n > 0).then(|| chrono::TimeDelta::days(i64::from(n)));
         let default_strategy = crate::domain::rule::Strategy::parse(self.default_strategy.trim()).ok_or_else(|| {
             ConfigError { setting: "AUTOSCALER_DEFAULT_STRATEGY", reason: "must be thresholds or marginal-roas".into() }
@@ -400,6 +434,8 @@ impl EngineArgs {
             approval_ttl: std::time::Duration::from_secs(u64::from(self.approval_ttl_hours) * 3600),
             webhook_url: self.webhook_url,
             alert_budget_change_minor: self.alert_budget_change_minor,
+            alert_server_address: self.alert_server_address.map(|a| a.trim().to_owned()),
+            approval_digest,
             time: TimeConfig { bounds, lookback_days: self.time_lookback_days, backfill_days: self.time_backfill_days },
             leases: LeaseConfig {
                 ttl: std::time::Duration::from_secs(self.lease_ttl_secs),
@@ -543,6 +579,13 @@ impl DatabaseArgs {
         }
         Ok(url)
     }
+}
+
+/// `host:port` with a non-empty host and a port number (no scheme, no path).
+fn valid_host_port(raw: &str) -> bool {
+    raw.trim().rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty() && !host.contains(['/', ' ', '@']) && port.parse::<u16>().is_ok_and(|p| p > 0)
+    })
 }
 
 fn schedule(setting: &'static str, raw: &str) -> Result<Option<String>, ConfigError> {

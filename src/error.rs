@@ -34,7 +34,7 @@ pub enum Error {
 
 /// What kind of ad-platform failure happened: it decides what a caller
 /// should do about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PlatformErrorClass {
     /// Meta rate-limits the account: retry after the given wait.
     Throttled,
@@ -67,7 +67,7 @@ impl PlatformErrorClass {
 /// An ad-platform failure as the service reports it: its class, Meta's code
 /// and subcode when Meta sent them, a token-free message and, for throttles,
 /// how long to wait.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("ad platform failed ({}): {message}", class.as_str())]
 pub struct PlatformFailure {
     /// What kind of failure.

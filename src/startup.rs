@@ -73,6 +73,17 @@ pub async fn connect_platform(meta: &MetaConfig) -> anyhow::Result<Platform> {
                 sandbox.start().await.map_err(|e| anyhow::anyhow!("cannot start the local Meta sandbox: {e}"))?;
             let accounts = if meta.account_ids.is_empty() { sandbox.account_ids() } else { meta.account_ids.clone() };
             tracing::info!(url = %running.base_url(), accounts = accounts.len(), "no META_ACCESS_TOKEN: using the local Meta sandbox");
+            // The ids an operator needs for the first commands (README quick start).
+            for account in sandbox.account_ids() {
+                let campaigns = sandbox.campaign_ids(account.as_str());
+                tracing::info!(
+                    account = %account,
+                    campaigns = campaigns.len(),
+                    first_campaign = campaigns.first().map(String::as_str).unwrap_or("-"),
+                    last_campaign = campaigns.last().map(String::as_str).unwrap_or("-"),
+                    "sandbox ad account"
+                );
+            }
             (running.meta_settings(), accounts, Some(running))
         }
     };
@@ -88,7 +99,29 @@ pub async fn connect_platform(meta: &MetaConfig) -> anyhow::Result<Platform> {
 /// The shared state of a server or a one-off cycle: database (migrated) and
 /// ad platform.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
+    build_state_serving(settings, settings.listen).await
+}
+
+/// [`build_state`] for a server bound to `bound` (with port 0, the port it
+/// got): the commands in alert messages name it, unless
+/// `--alert-server-address` names another.
+async fn build_state_serving(
+    settings: &Settings,
+    bound: SocketAddr,
+) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
     let platform = connect_platform(&settings.meta).await?;
+    // A wildcard address is reached as loopback on the server's own host;
+    // operators elsewhere need --alert-server-address.
+    let reachable = if bound.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+    } else {
+        bound
+    };
+    let commands = crate::alerts::CommandTarget {
+        address: settings.engine.alert_server_address.clone().unwrap_or_else(|| reachable.to_string()),
+        tls: settings.security.tls.is_some(),
+        token: !settings.security.tokens.is_empty(),
+    };
     let db = persistence::connect(&settings.database_url).await?;
     let state = AppState {
         db,
@@ -97,9 +130,10 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<(AppState, Optio
         platform: platform.client,
         accounts: Arc::new(platform.accounts),
         cycle_lock: Default::default(),
-        alerts: crate::alerts::Alerts::from_webhook(
+        alerts: crate::alerts::Alerts::from_webhook_with(
             settings.engine.webhook_url.as_deref(),
             settings.engine.alert_budget_change_minor,
+            commands,
         ),
         metrics: crate::metrics::Metrics::new(),
         day_cache: Default::default(),
@@ -115,10 +149,11 @@ impl Application {
         check_exposure(settings.listen, &settings.security)?;
         let tls = server_tls(&settings.security)?;
         let auth = AuthLayer::new(&settings.security.tokens);
-        let (state, sandbox) = build_state(&settings).await?;
+        // Bound first: alert messages name the address it got.
         let incoming =
             bind_grpc(settings.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let addr = incoming.local_addr()?;
+        let (state, sandbox) = build_state_serving(&settings, addr).await?;
         let metrics_listener = match settings.metrics_listen {
             Some(addr) => {
                 let listener = crate::metrics::bind(addr)

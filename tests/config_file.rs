@@ -71,3 +71,23 @@ fn a_snapshot_retention_too_short_for_replays_is_refused_naming_it() {
     let output = autoscaler(&args, &[("DATABASE_URL", &url), ("AUTOSCALER_RETAIN_ROUTINE_DAYS", "0")]);
     assert_eq!(output.status.code(), Some(0), "0 keeps everything: {}", stderr(&output));
 }
+
+#[test]
+fn alert_settings_that_cannot_work_are_refused_naming_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    for (flag, value, setting) in [
+        ("--approval-digest-hour", "24", "AUTOSCALER_APPROVAL_DIGEST_HOUR"),
+        ("--approval-digest-time-zone", "Mars/Olympus", "AUTOSCALER_APPROVAL_DIGEST_TIME_ZONE"),
+        ("--alert-server-address", "http://scaler:50051/x", "AUTOSCALER_ALERT_SERVER_ADDRESS"),
+    ] {
+        let args = ["run-once", "--dry-run", "--sandbox-campaigns", "3", flag, value];
+        let output = autoscaler(&args, &[("DATABASE_URL", &url)]);
+        assert_eq!(output.status.code(), Some(1), "{flag} {value}: {}", stderr(&output));
+        assert!(stderr(&output).contains(setting), "{}", stderr(&output));
+    }
+    let args = ["run-once", "--dry-run", "--sandbox-campaigns", "3", "--approval-digest-hour", "off"];
+    let output =
+        autoscaler(&args, &[("DATABASE_URL", &url), ("AUTOSCALER_APPROVAL_DIGEST_TIME_ZONE", "Europe/Berlin")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

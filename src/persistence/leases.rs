@@ -97,6 +97,38 @@ pub async fn alive(db: &impl ConnectionTrait, instances: &[String]) -> Result<st
     Ok(rows.into_iter().filter_map(|m| m.holder).collect())
 }
 
+/// Claims the one-off slot `name` (say, one day's approval digest) for
+/// `holder`: `true` for exactly one caller across replicas, `false` for every
+/// other. Slots of the same `family` prefix that ended a week ago are
+/// removed on the way, so they do not pile up.
+pub async fn claim_slot(
+    db: &impl ConnectionTrait,
+    family: &str,
+    name: &str,
+    holder: &str,
+    ends_at: chrono::DateTime<Utc>,
+) -> Result<bool> {
+    Leases::delete_many()
+        .filter(Column::Name.starts_with(family))
+        .filter(Column::ExpiresAt.lt(Utc::now() - TimeDelta::days(7)))
+        .exec(db)
+        .await?;
+    let model = super::entity::lease::ActiveModel {
+        name: sea_orm::ActiveValue::Set(name.to_owned()),
+        holder: sea_orm::ActiveValue::Set(Some(holder.to_owned())),
+        expires_at: sea_orm::ActiveValue::Set(Some(ends_at)),
+    };
+    let inserted = Leases::insert(model)
+        .on_conflict(sea_orm::sea_query::OnConflict::column(Column::Name).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await;
+    match inserted {
+        Ok(rows) => Ok(rows == 1),
+        Err(sea_orm::DbErr::RecordNotInserted) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Who holds lease `name` and until when, if anyone does.
 pub async fn holder(db: &impl ConnectionTrait, name: &str) -> Result<Option<(String, chrono::DateTime<Utc>)>> {
     let row = Leases::find_by_id(name.to_owned()).one(db).await?;

@@ -215,7 +215,10 @@ async fn run_exclusive(
         state.metrics.cycle_seconds.observe(seconds);
         let (status, summary) = match &result {
             Ok(report) => ("succeeded", summary_json(report)),
-            Err(e) => ("failed", serde_json::json!({ "error": e.to_string() }).to_string()),
+            Err(e) => {
+                state.alerts.cycle_failed(cycle_id, mode.as_str(), &e.to_string());
+                ("failed", serde_json::json!({ "error": e.to_string() }).to_string())
+            }
         };
         state.metrics.cycles.get_or_create(&CycleLabels { outcome: status.to_owned() }).inc();
         if let Err(e) = cycles::finish(&state.db, cycle_id, status, &summary).await {
@@ -297,9 +300,20 @@ async fn optimize(
         cycle_accounts::enqueue(&state.db, cycle_id, &names).await?;
         work_on_cycle(state, cycle_id).await?;
         wait_for_the_others(state, cycle_id).await?;
+        // For the alerts at the end: one message for all of the cycle's
+        // approvals and one for its failed accounts, whichever replica
+        // worked on them.
+        let (mut waiting, mut failed_accounts, mut evaluated_accounts) = (Vec::new(), Vec::new(), Vec::new());
         for done in cycle_accounts::done(&state.db, cycle_id).await? {
             match serde_json::from_str::<AccountShare>(&done.outcome) {
-                Ok(share) => share.add_to(&mut report),
+                Ok(share) => {
+                    waiting.extend(share.waiting.iter().copied());
+                    match &share.account_failure {
+                        Some(failure) => failed_accounts.push(failure.clone()),
+                        None => evaluated_accounts.push(done.account_id.clone()),
+                    }
+                    share.add_to(&mut report);
+                }
                 Err(e) => report.failures.push(Failure {
                     account_id: done.account_id,
                     campaign_id: None,
@@ -308,6 +322,19 @@ async fn optimize(
                 }),
             }
         }
+        report.finished_at = Utc::now();
+        waiting.sort_unstable();
+        let still_waiting: Vec<_> = actions::get_many(&state.db, &waiting)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == ActionStatus::PendingApproval)
+            .collect();
+        state.alerts.observe(&still_waiting);
+        let failed_accounts: Vec<crate::alerts::AccountFailure> = failed_accounts
+            .into_iter()
+            .map(|f| crate::alerts::AccountFailure { account: f.account, platform: f.platform, message: f.message })
+            .collect();
+        state.alerts.account_outcomes(cycle_id, &failed_accounts, &evaluated_accounts, report.finished_at);
     }
     report.finished_at = Utc::now();
     tracing::info!(
@@ -334,6 +361,20 @@ struct AccountShare {
     unconfirmed: i64,
     expired: i64,
     failures: Vec<SharedFailure>,
+    /// Actions of this account left waiting for approval.
+    #[serde(default)]
+    waiting: Vec<i64>,
+    /// Why the whole account could not be evaluated, if it could not.
+    #[serde(default)]
+    account_failure: Option<SharedAccountFailure>,
+}
+
+/// An account that could not be evaluated, for the cycle's alert.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SharedAccountFailure {
+    account: String,
+    platform: Option<crate::error::PlatformFailure>,
+    message: String,
 }
 
 /// A [`Failure`] as stored with an account's share.
@@ -351,6 +392,14 @@ impl AccountShare {
         let failures = match outcome {
             Ok(outcome) => {
                 share.campaigns_evaluated = outcome.evaluations.len();
+                share.waiting = outcome
+                    .evaluations
+                    .iter()
+                    .filter_map(|e| match e {
+                        Evaluation::Recorded(r) if r.status == ActionStatus::PendingApproval => Some(r.id),
+                        _ => None,
+                    })
+                    .collect();
                 for evaluation in &outcome.evaluations {
                     *share.by_type.entry(evaluation.action().action_type.as_str().to_owned()).or_default() += 1;
                     match evaluation.status() {
@@ -366,6 +415,14 @@ impl AccountShare {
             }
             Err(e) => {
                 tracing::warn!(%account, error = %e, "account could not be evaluated");
+                share.account_failure = Some(SharedAccountFailure {
+                    account: account.to_string(),
+                    platform: match &e {
+                        Error::Platform(failure) => Some(failure.clone()),
+                        _ => None,
+                    },
+                    message: e.to_string(),
+                });
                 vec![Failure {
                     account_id: account.to_string(),
                     campaign_id: None,

@@ -260,8 +260,12 @@ pub async fn evaluate_account(
     state.events.published();
     state.metrics.campaigns_evaluated.inc_by(recorded.len() as u64);
     state.metrics.observe_actions(&recorded);
-    // Pending approvals alert now; executions alert from the executor.
-    state.alerts.observe(&recorded);
+    // Pending approvals alert now, in one message (a cycle sends all of its
+    // accounts' approvals in one message at its end); executions alert from
+    // the executor.
+    if options.cycle_id.is_none() {
+        state.alerts.observe(&recorded);
+    }
 
     let to_execute: Vec<ActionRecord> =
         recorded.iter().filter(|r| r.status == ActionStatus::Approved).cloned().collect();

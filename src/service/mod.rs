@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod cycle;
 pub mod dashboard;
+pub mod digest;
 pub mod engine;
 pub mod events;
 pub mod executor;

@@ -4,13 +4,29 @@ use sea_orm::TransactionTrait;
 use super::AppState;
 use crate::domain::ids::AccountId;
 use crate::domain::rule::{NewRule, RuleSettings, ScalingRule};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::persistence::rules;
 
-/// Creates a rule after validating it.
+/// Creates a rule after validating it. When its scope already has a rule
+/// (often the "Default Auto-Scaling" rule a cycle created), the
+/// `AlreadyExists` error names that rule, so the caller can update it.
 pub async fn create(state: &AppState, rule: NewRule) -> Result<ScalingRule> {
     rule.settings.validate()?;
-    rules::create(&state.db, rule).await
+    let (account, campaign) = (rule.account_id.clone(), rule.campaign_id.clone());
+    match rules::create(&state.db, rule).await {
+        Err(Error::AlreadyExists { kind, id }) => {
+            let existing = rules::for_accounts(&state.db, std::slice::from_ref(&account)).await?;
+            let holder = existing.iter().find(|r| r.campaign_id == campaign);
+            Err(Error::AlreadyExists {
+                kind,
+                id: match holder {
+                    Some(r) => format!("{id} (rule {}, {:?}; change it with UpdateRule)", r.id, r.settings.name),
+                    None => id,
+                },
+            })
+        }
+        other => other,
+    }
 }
 
 /// One rule.

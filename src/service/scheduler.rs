@@ -34,10 +34,12 @@ pub fn validate(expr: &str) -> Result<(), String> {
     Job::new_async(expr, |_, _| Box::pin(async {})).map(|_| ()).map_err(|e| format!("{e:?}"))
 }
 
-/// Starts the scheduler with the enabled schedules; `None` when both are off.
+/// Starts the scheduler with the enabled schedules, and the daily approval
+/// digest when alerts go to a webhook; `None` when nothing is scheduled.
 pub async fn start(state: AppState, schedules: &Schedules) -> Result<Option<JobScheduler>, ScheduleError> {
     let jobs = [("optimize", CycleMode::Optimize, &schedules.optimize), ("learn", CycleMode::Learn, &schedules.learn)];
-    if jobs.iter().all(|(_, _, expr)| expr.is_none()) {
+    let digest = state.engine.approval_digest.filter(|_| state.alerts.is_enabled());
+    if jobs.iter().all(|(_, _, expr)| expr.is_none()) && digest.is_none() {
         return Ok(None);
     }
     let fail = |which: &'static str| {
@@ -56,6 +58,16 @@ pub async fn start(state: AppState, schedules: &Schedules) -> Result<Option<JobS
         .map_err(fail(which))?;
         scheduler.add(job).await.map_err(fail(which))?;
         tracing::info!(schedule = %expr, cycle = which, "cycle scheduled");
+    }
+    if let Some(digest) = digest {
+        let state = state.clone();
+        let job = Job::new_async_tz(digest.cron(), digest.time_zone, move |_, _| {
+            let state = state.clone();
+            Box::pin(async move { run_digest(&state).await })
+        })
+        .map_err(fail("approval digest"))?;
+        scheduler.add(job).await.map_err(fail("approval digest"))?;
+        tracing::info!(hour = digest.hour, time_zone = %digest.time_zone, "approval digest scheduled");
     }
     scheduler.start().await.map_err(fail("scheduler"))?;
     Ok(Some(scheduler))
@@ -87,12 +99,35 @@ pub async fn run_slot(state: &AppState, mode: CycleMode, cron: &Cron) {
     }
 }
 
+/// Sends the day's approval digest, logging the outcome.
+async fn run_digest(state: &AppState) {
+    match super::digest::send_approval_digest(state, Utc::now()).await {
+        Ok(outcome) => tracing::info!(?outcome, "approval digest"),
+        Err(e) => tracing::error!(error = %e, "approval digest failed"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| unreachable!("literal"))
+    }
+
+    #[test]
+    fn the_digest_fires_at_its_local_hour_through_daylight_saving() {
+        let digest = crate::service::settings::DigestSchedule { hour: 9, time_zone: chrono_tz::Europe::Berlin };
+        let cron = parse(&digest.cron()).expect("cron");
+        // Berlin is UTC+1 in winter and UTC+2 in summer (from 2026-03-29).
+        for (after, expected) in
+            [("2026-03-28T12:00:00Z", "2026-03-29T07:00:00Z"), ("2026-01-10T09:00:00Z", "2026-01-11T08:00:00Z")]
+        {
+            let local = at(after).with_timezone(&digest.time_zone);
+            let next = cron.find_next_occurrence(&local, false).expect("next");
+            assert_eq!(next.with_timezone(&Utc), at(expected), "after {after}");
+        }
+        assert!(Job::new_async_tz(digest.cron(), digest.time_zone, |_, _| Box::pin(async {})).is_ok());
     }
 
     #[test]

@@ -11,6 +11,12 @@ pub struct EngineConfig {
     pub webhook_url: Option<String>,
     /// Budget change (minor units) from which an alert is raised.
     pub alert_budget_change_minor: i64,
+    /// `host:port` operators reach the server at, for the commands alerts
+    /// carry; the listen address when `None`.
+    pub alert_server_address: Option<String>,
+    /// When the daily digest of pending approvals goes to the webhook;
+    /// `None` sends none.
+    pub approval_digest: Option<DigestSchedule>,
     /// Time-of-day optimization.
     pub time: TimeConfig,
     /// Cycle leases and executor liveness marks.
@@ -42,11 +48,35 @@ impl Default for EngineConfig {
             approval_ttl: std::time::Duration::from_secs(24 * 3600),
             webhook_url: None,
             alert_budget_change_minor: 10_000,
+            alert_server_address: None,
+            approval_digest: Some(DigestSchedule::default()),
             time: TimeConfig::default(),
             leases: LeaseConfig::default(),
             default_strategy: crate::domain::rule::Strategy::Thresholds,
             retention: RetentionConfig::default(),
         }
+    }
+}
+
+/// The local hour the daily approval digest is sent at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestSchedule {
+    /// Hour of the day, 0-23, in `time_zone`.
+    pub hour: u32,
+    /// The time zone of `hour` (daylight saving included).
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for DigestSchedule {
+    fn default() -> Self {
+        Self { hour: 9, time_zone: chrono_tz::UTC }
+    }
+}
+
+impl DigestSchedule {
+    /// The cron expression (seconds first) of the digest, read in `time_zone`.
+    pub fn cron(&self) -> String {
+        format!("0 0 {} * * *", self.hour)
     }
 }
 

@@ -99,12 +99,15 @@ async fn create_keeps_given_values_and_currency_scaled_defaults() {
 async fn a_second_rule_for_the_same_scope_already_exists_but_other_scopes_do_not_clash() {
     for backend in backends() {
         let app = spawn_app(backend).await;
-        create(&app, rule("act_1", "")).await.expect("account rule");
-        create(&app, rule("act_1", "7")).await.expect("campaign rule beside the account rule");
+        let account_rule = create(&app, rule("act_1", "")).await.expect("account rule");
+        let campaign_rule = create(&app, rule("act_1", "7")).await.expect("campaign rule beside the account rule");
         create(&app, rule("act_2", "")).await.expect("other account");
-        for dup in [rule("act_1", ""), rule("act_1", "7")] {
+        for (dup, holder) in [(rule("act_1", ""), &account_rule), (rule("act_1", "7"), &campaign_rule)] {
             let err = create(&app, dup).await.expect_err("duplicate");
             assert_eq!(err.code(), Code::AlreadyExists, "{backend:?}");
+            // The refusal names the rule to update instead.
+            let named = format!("(rule {}, \"Default Auto-Scaling\"; change it with UpdateRule)", holder.id);
+            assert!(err.message().contains(&named), "{backend:?}: {}", err.message());
         }
         assert_eq!(count(&app).await, 3);
     }
