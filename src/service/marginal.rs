@@ -51,8 +51,12 @@ pub(crate) struct MarginalPlan {
     pub lag: Option<Arc<LearnedLag>>,
 }
 
-/// Per campaign, the last stored reading of each past day, by `YYYY-MM-DD`.
-pub(crate) type StoredDays = HashMap<String, HashMap<String, DayReading>>;
+/// One campaign's last stored reading of each past day, by `YYYY-MM-DD`
+/// (shared, not copied, by every cycle of the day).
+pub(crate) type CampaignDays = Arc<HashMap<String, DayReading>>;
+
+/// Per campaign, the last stored reading of each past day.
+pub(crate) type StoredDays = HashMap<String, CampaignDays>;
 
 /// The figures of one campaign-day as read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,7 +87,7 @@ pub(crate) struct Member {
     /// Whether it delivers.
     pub active: bool,
     /// The last stored reading of each earlier day, by `YYYY-MM-DD`.
-    pub stored: HashMap<String, DayReading>,
+    pub stored: CampaignDays,
     /// Today as read now.
     pub today: Option<Figures>,
     /// Past days as re-read and when (they replace the stored readings of
@@ -119,15 +123,15 @@ pub(crate) fn plan_members_with_beliefs(
     let mut believed = HashMap::new();
     let mut proposals = HashMap::new();
     let mut rank: HashMap<usize, (u8, f64)> = HashMap::new();
+    let calendar = Calendar::new(day_start, today);
     for (rule, members) in groups {
-        let histories: Vec<(CampaignHistory, i64)> =
-            members.iter().map(|m| history(lag, day_start, now, today, m)).collect();
-        let (_, beliefs) =
-            estimate_account(&rule.marginal, &histories.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>());
+        let (histories, impressions): (Vec<CampaignHistory>, Vec<i64>) =
+            members.iter().map(|m| history(lag, &calendar, now, m)).unzip();
+        let (_, beliefs) = estimate_account(&rule.marginal, &histories);
         let inputs: Vec<PlanInput> = members
             .iter()
             .zip(&beliefs)
-            .zip(&histories)
+            .zip(histories.iter().zip(&impressions))
             .map(|((m, belief), (h, impressions))| PlanInput {
                 budget_minor: h.current_budget_minor,
                 active: m.active,
@@ -219,14 +223,15 @@ pub(crate) async fn plan(
         Some(kept) => kept,
         None => {
             let since = now - TimeDelta::days(HISTORY_DAYS as i64 + 1);
-            let mut by_campaign: StoredDays = HashMap::new();
+            let mut by_campaign: HashMap<String, HashMap<String, DayReading>> = HashMap::new();
             let today_key = today.to_string();
             for r in snapshots::last_day_readings(&state.db, account, since).await? {
                 if r.day < today_key {
                     by_campaign.entry(r.campaign_id.clone()).or_default().insert(r.day.clone(), r);
                 }
             }
-            let kept = Arc::new(by_campaign);
+            let kept: Arc<StoredDays> =
+                Arc::new(by_campaign.into_iter().map(|(c, days)| (c, Arc::new(days))).collect());
             state.day_cache.keep_stored_days(account, today, kept.clone());
             kept
         }
@@ -306,22 +311,37 @@ pub(crate) fn day_start(tz: Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
     day.and_hms_opt(0, 0, 0)?.and_local_timezone(tz).earliest().map(|t| t.with_timezone(&Utc))
 }
 
+/// The days of the history window, oldest first: how many days back, the
+/// date, its `YYYY-MM-DD` key and its start. Worked out once per plan, not
+/// once per campaign.
+struct Calendar {
+    days: Vec<(u64, NaiveDate, String, DateTime<Utc>)>,
+}
+
+impl Calendar {
+    fn new(day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>, today: NaiveDate) -> Self {
+        let days = (0..HISTORY_DAYS)
+            .rev()
+            .filter_map(|back| {
+                let day = today.checked_sub_days(Days::new(back))?;
+                Some((back, day, day.to_string(), day_start(day)?))
+            })
+            .collect();
+        Self { days }
+    }
+}
+
+/// Spend taken as even over the hours of a day elapsed when it was read.
+const EVEN_HOURS: [i64; 24] = [1; 24];
+
 /// One campaign's days, oldest first, and its impressions over them.
-fn history(
-    lag: &LagCurve,
-    day_start: &dyn Fn(NaiveDate) -> Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    today: NaiveDate,
-    m: &Member,
-) -> (CampaignHistory, i64) {
+fn history(lag: &LagCurve, calendar: &Calendar, now: DateTime<Utc>, m: &Member) -> (CampaignHistory, i64) {
     let budget = m.budget;
-    let mut days = Vec::new();
+    let mut days = Vec::with_capacity(calendar.days.len());
     let mut impressions = 0_i64;
-    for back in (0..HISTORY_DAYS).rev() {
-        let Some(day) = today.checked_sub_days(Days::new(back)) else { continue };
-        let Some(start) = day_start(day) else { continue };
-        let key = day.to_string();
-        let reading = m.stored.get(&key);
+    for (back, day, key, start) in &calendar.days {
+        let (back, day, start) = (*back, *day, *start);
+        let reading = m.stored.get(key);
         let stored_budget = reading.map_or(budget, |r| r.daily_budget_minor);
         let figures = match (back, m.today, m.recent.get(&day)) {
             (0, Some(f), _) => Some((f, now, budget)),
@@ -345,8 +365,7 @@ fn history(
         let share = if elapsed == 0 || since_start >= (24 + LAG_HORIZON_HOURS) as f64 {
             1.0
         } else {
-            // Spend taken as even over the hours elapsed when it was read.
-            lag.share_of_hours(&vec![1; elapsed], (since_start - 24.0).max(0.0))
+            lag.share_of_hours(&EVEN_HOURS[..elapsed.min(24)], (since_start - 24.0).max(0.0))
         };
         impressions = impressions.saturating_add(f.impressions.max(0));
         days.push(DayExposure {

@@ -629,7 +629,7 @@ fn marginal_plan(
             index,
             budget: t.and_then(|t| t.budget).unwrap_or(today_row.daily_budget_minor),
             active: today_row.status == "ACTIVE" && !t.is_some_and(|t| t.paused),
-            stored,
+            stored: std::sync::Arc::new(stored),
             today: now_today,
             recent: marginal::minus(window.map(|w| figures(&w.metrics)), now_today)
                 .and_then(|f| Some((day.checked_sub_days(Days::new(1))?, (f, now))))
