@@ -577,12 +577,23 @@ fn time_report_says_how_to_learn_then_fits_80x24() {
     let report = server.table_at(80, &["time", "report", "--account", ACCOUNT, "--campaign", campaign]);
     assert!(report.lines().count() <= 23, "{} lines:\n{report}", report.lines().count());
     assert!(widest(&report) <= 80, "{report}");
-    assert!(report.contains("time zone"), "{report}");
+    // The sandbox's first account keeps New York time.
+    assert!(report.contains("local hour of America/New_York, the ad account's time zone"), "{report}");
     assert!(report.contains("in USD"), "the budgets' currency: {report}");
     assert!(report.contains("INDEX: the hour's"), "what the index measures: {report}");
     for hour in ["00 ", "11 ", "12 ", "23 "] {
         assert!(report.lines().any(|l| l.starts_with(hour) || l.contains(&format!("   {hour}"))), "{hour}:\n{report}");
     }
+    let json = server.json(&["time", "report", "--account", ACCOUNT, "--campaign", campaign]);
+    assert_eq!(json["timeZone"], "America/New_York", "{json}");
+
+    // The schedule draws the same two columns under the same kind of title.
+    let args = ["time", "schedule", "--account", ACCOUNT, "--campaign", campaign, "--daily-budget-minor", "2400"];
+    let schedule = server.table_at(80, &args);
+    assert!(schedule.lines().count() <= 23, "{} lines:\n{schedule}", schedule.lines().count());
+    assert!(widest(&schedule) <= 80, "{schedule}");
+    assert!(collapsed(&schedule).contains("24 hours of America/New_York, the ad account's time zone"), "{schedule}");
+    assert_eq!(server.json(&args)["timeZone"], "America/New_York");
 }
 
 #[test]
