@@ -482,6 +482,16 @@ fn actions_show_prints_one_action_whole() {
     let missing = server.run(&["actions", "show", "999999"]);
     let stderr = assert_error(&missing, "NotFound");
     assert!(stderr.contains("999999"), "{stderr}");
+    let zero = server.run(&["actions", "show", "0"]);
+    let stderr = assert_error(&zero, "InvalidArgument");
+    assert!(stderr.contains("action_id"), "names the field: {stderr}");
+
+    // --account: the action, when it is that account's; NotFound otherwise.
+    let of_account = server.json(&["actions", "show", &id.to_string(), "--account", ACCOUNT]);
+    assert_eq!(of_account, *action);
+    let elsewhere = server.run(&["actions", "show", &id.to_string(), "--account", "act_1000002"]);
+    let stderr = assert_error(&elsewhere, "NotFound");
+    assert!(stderr.contains(&format!("belongs to {ACCOUNT}, not to act_1000002")), "{stderr}");
 }
 
 #[test]
