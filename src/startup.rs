@@ -109,6 +109,8 @@ async fn build_state_serving(
     settings: &Settings,
     bound: SocketAddr,
 ) -> anyhow::Result<(AppState, Option<RunningSandbox>)> {
+    // The database first: when it cannot be reached, nothing else need start.
+    let db = persistence::open(&settings.database_url).await?;
     let platform = connect_platform(&settings.meta).await?;
     // A wildcard address is reached as loopback on the server's own host;
     // operators elsewhere need --alert-server-address.
@@ -122,7 +124,6 @@ async fn build_state_serving(
         tls: settings.security.tls.is_some(),
         token: !settings.security.tokens.is_empty(),
     };
-    let db = persistence::connect(&settings.database_url).await?;
     let state = AppState {
         db,
         events: Default::default(),

@@ -482,6 +482,16 @@ fn actions_show_prints_one_action_whole() {
     let missing = server.run(&["actions", "show", "999999"]);
     let stderr = assert_error(&missing, "NotFound");
     assert!(stderr.contains("999999"), "{stderr}");
+    let zero = server.run(&["actions", "show", "0"]);
+    let stderr = assert_error(&zero, "InvalidArgument");
+    assert!(stderr.contains("action_id"), "names the field: {stderr}");
+
+    // --account: the action, when it is that account's; NotFound otherwise.
+    let of_account = server.json(&["actions", "show", &id.to_string(), "--account", ACCOUNT]);
+    assert_eq!(of_account, *action);
+    let elsewhere = server.run(&["actions", "show", &id.to_string(), "--account", "act_1000002"]);
+    let stderr = assert_error(&elsewhere, "NotFound");
+    assert!(stderr.contains(&format!("belongs to {ACCOUNT}, not to act_1000002")), "{stderr}");
 }
 
 #[test]
@@ -577,12 +587,23 @@ fn time_report_says_how_to_learn_then_fits_80x24() {
     let report = server.table_at(80, &["time", "report", "--account", ACCOUNT, "--campaign", campaign]);
     assert!(report.lines().count() <= 23, "{} lines:\n{report}", report.lines().count());
     assert!(widest(&report) <= 80, "{report}");
-    assert!(report.contains("time zone"), "{report}");
+    // The sandbox's first account keeps New York time.
+    assert!(report.contains("local hour of America/New_York, the ad account's time zone"), "{report}");
     assert!(report.contains("in USD"), "the budgets' currency: {report}");
     assert!(report.contains("INDEX: the hour's"), "what the index measures: {report}");
     for hour in ["00 ", "11 ", "12 ", "23 "] {
         assert!(report.lines().any(|l| l.starts_with(hour) || l.contains(&format!("   {hour}"))), "{hour}:\n{report}");
     }
+    let json = server.json(&["time", "report", "--account", ACCOUNT, "--campaign", campaign]);
+    assert_eq!(json["timeZone"], "America/New_York", "{json}");
+
+    // The schedule draws the same two columns under the same kind of title.
+    let args = ["time", "schedule", "--account", ACCOUNT, "--campaign", campaign, "--daily-budget-minor", "2400"];
+    let schedule = server.table_at(80, &args);
+    assert!(schedule.lines().count() <= 23, "{} lines:\n{schedule}", schedule.lines().count());
+    assert!(widest(&schedule) <= 80, "{schedule}");
+    assert!(collapsed(&schedule).contains("24 hours of America/New_York, the ad account's time zone"), "{schedule}");
+    assert_eq!(server.json(&args)["timeZone"], "America/New_York");
 }
 
 #[test]
@@ -676,9 +697,7 @@ fn migrate_says_what_it_applied() {
 
 #[test]
 fn migrate_fails_fast_naming_the_setting_and_host_not_the_password() {
-    // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
-    let url = format!("postgres://autoscaler:s3cret-pa55@127.0.0.1:{port}/autoscaler");
+    let (url, port) = unreachable_database_url();
     let out = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
         .args(["migrate", "--database-url", &url])
         .env_remove("AUTOSCALER_CONFIG")
@@ -691,6 +710,62 @@ fn migrate_fails_fast_naming_the_setting_and_host_not_the_password() {
     assert!(stderr.contains("refused"), "says why: {stderr}");
     assert!(!stderr.contains("s3cret-pa55") && !text(&out.stdout).contains("s3cret-pa55"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one message, not a chain of the same: {stderr}");
+}
+
+/// A PostgreSQL URL, with a password, of a local port nothing listens on.
+fn unreachable_database_url() -> (String, u16) {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
+    (format!("postgres://autoscaler:s3cret-pa55@127.0.0.1:{port}/autoscaler"), port)
+}
+
+#[test]
+fn serve_and_run_once_fail_fast_naming_the_setting_and_host_not_the_password() {
+    let (url, port) = unreachable_database_url();
+    for command in [&["serve"][..], &["run-once", "--dry-run"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+            .args(command)
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "off", "--optimize-schedule", "off"])
+            .env("DATABASE_URL", &url)
+            .env_remove("AUTOSCALER_CONFIG")
+            .env_remove("META_ACCESS_TOKEN")
+            .env("RUST_LOG", "off")
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {stderr}");
+        let message = format!(
+            "error: cannot reach the database of DATABASE_URL (--database-url), PostgreSQL at 127.0.0.1:{port}: "
+        );
+        assert!(stderr.starts_with(&message), "{command:?} names the setting and host: {stderr}");
+        assert!(stderr.contains("refused"), "{command:?} says why: {stderr}");
+        let output = format!("{stderr}{}", text(&out.stdout));
+        assert!(!output.contains("s3cret-pa55"), "{command:?}: {output}");
+        assert_eq!(stderr.lines().count(), 1, "{command:?}: one message, not a chain of the same: {stderr}");
+    }
+}
+
+#[test]
+fn serve_fails_fast_on_a_database_that_refuses_it() {
+    let Ok(admin) = std::env::var("TEST_DATABASE_URL") else { return };
+    // The server answers, but the database is not there.
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("URL with a database path");
+    let url = format!("{base}/cli_missing_{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--optimize-schedule", "off"])
+        .env("DATABASE_URL", &url)
+        .env_remove("AUTOSCALER_CONFIG")
+        .env_remove("META_ACCESS_TOKEN")
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: cannot open the database of DATABASE_URL (--database-url), PostgreSQL at "));
+    assert!(stderr.contains("does not exist"), "says why: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 /// A PostgreSQL database of its own under `TEST_DATABASE_URL`, dropped at the end.

@@ -257,7 +257,7 @@ fn run_following(command: &str, env: &[(&str, String)], dir: &Path) -> Ran {
 }
 
 /// Words an example's output must contain: stable facts, not layout.
-const EXPECTED_WORDS: [(&str, &str); 8] = [
+const EXPECTED_WORDS: [(&str, &str); 9] = [
     ("rules create --account act_1000002", "Marginal"),
     ("rules create --account act_1000001", "Cautious"),
     ("evaluate --account act_1000001 --dry-run", "120000100000000"),
@@ -266,6 +266,7 @@ const EXPECTED_WORDS: [(&str, &str); 8] = [
     ("Health/Check", "SERVING"),
     ("RulesService/CreateRule", "Daypart"),
     ("RulesService/UpdateRule", "1.1"),
+    ("ApprovalsService/GetAction", r#""id": "1""#),
 ];
 
 /// A new PostgreSQL database beside `TEST_DATABASE_URL`'s, dropped with it.

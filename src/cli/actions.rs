@@ -40,7 +40,7 @@ pub enum ActionsCommand {
 pub struct ShowArgs {
     /// Action id.
     pub id: i64,
-    /// The action's ad account, if known: narrows the search.
+    /// Only if the action belongs to this ad account (NotFound otherwise).
     #[arg(long)]
     pub account: Option<String>,
 }
@@ -239,24 +239,22 @@ async fn decide(ctx: &Ctx, client: &mut Client, args: DecideArgs, decision: pb::
     ctx.print(&resp, || resp.action.as_ref().map(|a| format::key_values(&action_pairs(a))).unwrap_or_default())
 }
 
-/// Finds one action in the history (newest first, so ids fall page by page)
-/// and prints it in full.
+/// Reads one action (`GetAction`) and prints it in full.
 async fn show(ctx: &Ctx, client: &mut Client, args: ShowArgs) -> Result<(), CliError> {
-    let filter = pb::ActionFilter { account_id: args.account.clone().unwrap_or_default(), ..Default::default() };
-    let mut page_token = String::new();
-    loop {
-        let req = pb::ListActionHistoryRequest { filter: Some(filter.clone()), page_size: MAX_PAGE as i32, page_token };
-        let resp = client.list_action_history(req).await?.into_inner();
-        if let Some(action) = resp.actions.iter().find(|a| a.id == args.id) {
-            return ctx.print(action, || format::key_values(&action_pairs(action)));
-        }
-        let passed = resp.actions.last().is_some_and(|a| a.id < args.id);
-        if passed || resp.next_page_token.is_empty() {
-            let scope = args.account.map(|a| format!(" of {a}")).unwrap_or_default();
-            return Err(CliError::new(Code::NotFound, format!("no action {}{scope}", args.id)));
-        }
-        page_token = resp.next_page_token;
+    let resp = client.get_action(pb::GetActionRequest { action_id: args.id }).await?.into_inner();
+    let Some(action) = resp.action else {
+        return Err(CliError::new(Code::Internal, format!("the server answered without action {}", args.id)));
+    };
+    // An action of another account is, for this question, not there.
+    if let Some(account) = args.account.as_deref()
+        && action.account_id != account
+    {
+        return Err(CliError::new(
+            Code::NotFound,
+            format!("action {} belongs to {}, not to {account}", args.id, action.account_id),
+        ));
     }
+    ctx.print(&action, || format::key_values(&action_pairs(&action)))
 }
 
 /// The operator's login name, or empty (the server then asks for `--by`).

@@ -188,7 +188,8 @@ fn report(r: &pb::GetTimeReportResponse, width: usize) -> String {
         })
         .collect();
     let mut title = vec![
-        format!("Campaign {} of {}, by hour of the ad account's time zone", p.campaign_id, p.account_id),
+        format!("Campaign {} of {}", p.campaign_id, p.account_id),
+        format!("HOUR: local hour of {}", account_zone(&r.time_zone)),
         format!("INDEX: the hour's {metric} / the average hour's (1.00 = average)"),
     ];
     if !r.schedule.is_empty() {
@@ -223,6 +224,16 @@ fn report(r: &pb::GetTimeReportResponse, width: usize) -> String {
     out
 }
 
+/// The ad account's time zone for a title: its IANA name when the server
+/// sent one (servers before the `time_zone` field did not).
+fn account_zone(time_zone: &str) -> String {
+    if time_zone.is_empty() {
+        "the ad account's time zone".to_owned()
+    } else {
+        format!("{time_zone}, the ad account's time zone")
+    }
+}
+
 /// Hours as runs: `03-11, 14`, or "-".
 fn hour_ranges(list: &[i32]) -> String {
     let mut hours = list.to_vec();
@@ -251,9 +262,9 @@ fn schedule(r: &pb::GetBudgetScheduleResponse, width: usize) -> String {
         .map(|h| Hour { value: h.multiplier, budget: format::money(h.budget_minor, &r.currency), mark: "" })
         .collect();
     let title = format!(
-        "Daily budget {} spread over 24 hours of the ad account's time zone; MULT 1.00 = a flat hour (daily / 24); \
-         confidence {:.2}.",
+        "Daily budget {} spread over 24 hours of {}; MULT 1.00 = a flat hour (daily / 24); confidence {:.2}.",
         format::money(r.daily_budget_minor, &r.currency),
+        account_zone(&r.time_zone),
         r.confidence
     );
     let mut out: String = format::wrap_words(&title, width).into_iter().map(|l| format!("{l}\n")).collect();
@@ -348,15 +359,21 @@ mod tests {
         };
         let schedule: Vec<pb::HourlyBudget> =
             (0..24).map(|hour| pb::HourlyBudget { hour, budget_minor: 100, multiplier: 1.0 }).collect();
-        let r = pb::GetTimeReportResponse { profile: Some(profile), schedule, currency: "USD".into() };
+        let r = pb::GetTimeReportResponse {
+            profile: Some(profile),
+            schedule,
+            currency: "USD".into(),
+            time_zone: "Europe/Berlin".into(),
+        };
         let text = report(&r, 80);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() <= 23, "{text}");
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
-        assert_eq!(lines[0], "Campaign 7 of act_1, by hour of the ad account's time zone");
-        assert_eq!(lines[1], "INDEX: the hour's roas / the average hour's (1.00 = average)");
-        assert_eq!(lines[2], "BUDGET: the hour's share of today's daily budget, in USD");
-        let header = lines.iter().position(|l| l.starts_with("HOUR")).expect("header");
+        assert_eq!(lines[0], "Campaign 7 of act_1");
+        assert_eq!(lines[1], "HOUR: local hour of Europe/Berlin, the ad account's time zone");
+        assert_eq!(lines[2], "INDEX: the hour's roas / the average hour's (1.00 = average)");
+        assert_eq!(lines[3], "BUDGET: the hour's share of today's daily budget, in USD");
+        let header = lines.iter().position(|l| l.starts_with("HOUR  ")).expect("header");
         assert_eq!(lines[header].matches("INDEX").count(), 2, "{text}");
         // Hour 03 and 15 share a row; 19 (the peak) has the full bar.
         let row_03 = lines[header + 4];
@@ -368,6 +385,36 @@ mod tests {
         assert!(text.contains(" from 336 hourly samples"), "{text}");
         assert_eq!(hour_ranges(&[22, 16, 17, 18, 3, 0, 1]), "00-01, 03, 16-18, 22");
         assert_eq!(hour_ranges(&[]), "-");
+    }
+
+    #[test]
+    fn titles_name_the_time_zone_when_the_server_sends_it() {
+        let profile = pb::HourProfile { hourly_index: vec![1.0; 24], ..Default::default() };
+        let unnamed = pb::GetTimeReportResponse { profile: Some(profile), ..Default::default() };
+        assert!(report(&unnamed, 80).contains("HOUR: local hour of the ad account's time zone\n"));
+        // The longest IANA name still leaves the report within 80 columns.
+        let longest = pb::GetTimeReportResponse { time_zone: "America/Argentina/ComodRivadavia".into(), ..unnamed };
+        let text = report(&longest, 80);
+        assert!(text.contains("local hour of America/Argentina/ComodRivadavia, the ad"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+
+        let hours = (0..24).map(|hour| pb::HourlyBudget { hour, budget_minor: 100, multiplier: 1.0 }).collect();
+        let r = pb::GetBudgetScheduleResponse {
+            hours,
+            daily_budget_minor: 2400,
+            currency: "USD".into(),
+            confidence: 0.5,
+            time_zone: "Asia/Tokyo".into(),
+        };
+        let text = schedule(&r, 80);
+        assert!(collapse(&text).contains("24 hours of Asia/Tokyo, the ad account's time zone;"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(text.lines().count() <= 23, "{text}");
+    }
+
+    /// Wrapped text as one line.
+    fn collapse(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
     #[test]

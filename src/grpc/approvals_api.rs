@@ -1,4 +1,5 @@
-//! `ApprovalsService`: pending actions, decisions, history and the live stream.
+//! `ApprovalsService`: pending actions, decisions, one action, history and the
+//! live stream.
 use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
@@ -247,6 +248,19 @@ impl ApprovalsService for ApprovalsApi {
             next_page_token: next_token(&scope, actions.last().map(|a| a.id), more),
             actions: actions.iter().map(action_to_pb).collect(),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(action_id = request.get_ref().action_id))]
+    async fn get_action(
+        &self,
+        request: Request<pb::GetActionRequest>,
+    ) -> Result<Response<pb::GetActionResponse>, Status> {
+        let action_id = request.get_ref().action_id;
+        if action_id <= 0 {
+            return Err(Error::invalid("action_id", "must be a positive action id").into());
+        }
+        let action = service::history::get(&self.state, action_id).await?;
+        Ok(Response::new(pb::GetActionResponse { action: Some(action_to_pb(&action)) }))
     }
 
     #[tracing::instrument(skip_all)]

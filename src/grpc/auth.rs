@@ -29,6 +29,7 @@ pub const METHOD_ROLES: &[(&str, Role)] = &[
     ("/autoscaler.v1.ApprovalsService/ListPendingActions", Role::Viewer),
     ("/autoscaler.v1.ApprovalsService/DecideAction", Role::Approver),
     ("/autoscaler.v1.ApprovalsService/ListActionHistory", Role::Viewer),
+    ("/autoscaler.v1.ApprovalsService/GetAction", Role::Viewer),
     ("/autoscaler.v1.ApprovalsService/WatchActions", Role::Viewer),
     ("/autoscaler.v1.TimeOptimizationService/LearnOptimalHours", Role::Operator),
     ("/autoscaler.v1.TimeOptimizationService/GetTimeReport", Role::Viewer),

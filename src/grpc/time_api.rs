@@ -52,6 +52,11 @@ fn hours_to_pb(hours: &[HourBudget]) -> Vec<pb::HourlyBudget> {
         .collect()
 }
 
+/// A time zone as the API names it: its IANA name, or empty when unknown.
+fn time_zone_name(zone: Option<chrono_tz::Tz>) -> String {
+    zone.map(|tz| tz.name().to_owned()).unwrap_or_default()
+}
+
 fn ids(account: &str, campaign: &str) -> Result<(AccountId, CampaignId), Error> {
     Ok((AccountId::parse(account, "account_id")?, CampaignId::parse(campaign, "campaign_id")?))
 }
@@ -100,6 +105,7 @@ impl TimeOptimizationService for TimeOptimizationApi {
             profile: Some(profile_to_pb(&report.stored)),
             schedule,
             currency,
+            time_zone: time_zone_name(report.time_zone),
         }))
     }
 
@@ -116,6 +122,7 @@ impl TimeOptimizationService for TimeOptimizationApi {
             daily_budget_minor: schedule.daily_budget_minor,
             currency: schedule.currency,
             confidence: schedule.confidence,
+            time_zone: time_zone_name(schedule.time_zone),
         }))
     }
 

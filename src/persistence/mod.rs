@@ -16,6 +16,7 @@ pub mod replay;
 pub mod retention;
 pub mod rules;
 pub mod snapshots;
+pub mod target;
 
 use std::time::Duration;
 
@@ -25,6 +26,16 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 /// Default database: a SQLite file in the working directory, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://autoscaler.db?mode=rwc";
+
+/// [`connect`] for a server or a one-off cycle: reaches the database with
+/// one connection first, so a database that cannot be reached or opened
+/// fails within seconds, and every failure names the setting and the host
+/// (never the password).
+pub async fn open(url: &str) -> Result<DatabaseConnection, target::DatabaseError> {
+    let target = target::DatabaseTarget::of(url);
+    target.reach(url).await?.close().await.ok();
+    connect(url).await.map_err(|e| target.failed("opening", &e.to_string()))
+}
 
 /// Opens the database and brings its schema up to date.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

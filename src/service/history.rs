@@ -1,5 +1,5 @@
-//! History use cases: the filtered, keyset-paged action history, and the live
-//! stream of action events (`WatchActions`).
+//! History use cases: one recorded action, the filtered, keyset-paged action
+//! history, and the live stream of action events (`WatchActions`).
 //!
 //! The stream reads the database's event log, never an in-memory feed: each
 //! watcher is a small task that reads events after its cursor in bounded
@@ -40,6 +40,11 @@ pub async fn list(
     let more = page.len() as u64 > page_size;
     page.truncate(page_size as usize);
     Ok((page, more))
+}
+
+/// One recorded action by id; `NotFound` naming the id when none is kept.
+pub async fn get(state: &AppState, action_id: i64) -> Result<ActionRecord> {
+    crate::persistence::actions::get(&state.db, action_id).await
 }
 
 /// Tuning of the live stream.

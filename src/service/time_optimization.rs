@@ -172,6 +172,9 @@ pub struct Schedule {
     pub currency: String,
     /// The profile's confidence.
     pub confidence: f64,
+    /// The account's time zone, in which the hours are counted; `None` when
+    /// the platform reports a zone the time-zone database does not know.
+    pub time_zone: Option<Tz>,
 }
 
 /// 24 hourly budgets of `daily_minor` (the campaign's current daily budget
@@ -194,22 +197,38 @@ pub async fn schedule(
     let stored = profile(state, account, campaign).await?;
     let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
     let daily = if daily_minor > 0 { daily_minor } else { current_daily_budget(state, account, campaign).await? };
-    Ok(schedule_for(&stored, daily, info.currency, &state.engine.time.bounds))
+    Ok(schedule_for(&stored, daily, &info, &state.engine.time.bounds))
 }
 
-/// The schedule of a stored profile for `daily` minor units.
-pub(crate) fn schedule_for(
+/// The schedule of a stored profile for `daily` minor units of the account
+/// `info` describes.
+fn schedule_for(
     stored: &StoredProfile,
     daily: i64,
-    currency: String,
+    info: &AccountInfo,
     bounds: &time_profile::ScheduleBounds,
 ) -> Schedule {
     let p = &stored.profile;
     Schedule {
         hours: time_profile::budget_schedule(daily, &p.hourly_index, p.confidence, bounds),
         daily_budget_minor: daily,
-        currency,
+        currency: info.currency.clone(),
         confidence: p.confidence,
+        time_zone: known_time_zone(info),
+    }
+}
+
+/// The account's time zone, when the time-zone database knows the name the
+/// platform reports. An unknown name is logged and left out rather than
+/// failing the call: a profile or a schedule read without its zone's name is
+/// still right, only less well labelled.
+fn known_time_zone(info: &AccountInfo) -> Option<Tz> {
+    match super::account_time_zone(&info.account_id, info) {
+        Ok(tz) => Some(tz),
+        Err(e) => {
+            tracing::warn!(account = %info.account_id, error = %e, "time zone left out of the answer");
+            None
+        }
     }
 }
 
@@ -235,28 +254,32 @@ pub struct TimeReport {
     /// Its schedule; `None` when the campaign has no daily budget or the
     /// platform could not be read.
     pub schedule: Option<Schedule>,
+    /// The account's time zone, in which the profile's hours are counted;
+    /// `None` when the platform could not be read or reports a zone the
+    /// time-zone database does not know.
+    pub time_zone: Option<Tz>,
 }
 
 /// The profile of a campaign and the schedule of its current daily budget.
+/// The account is read once, for both the schedule's currency and the time
+/// zone; when it cannot be read the profile is still answered, without them.
 pub async fn report(state: &AppState, account: &AccountId, campaign: &CampaignId) -> Result<TimeReport> {
     let stored = profile(state, account, campaign).await?;
-    let schedule = match current_schedule(state, account, campaign, &stored).await {
-        Ok(s) => Some(s),
+    let info = match state.platform.account(account).await {
+        Ok(info) => info,
+        Err(e) => {
+            let e = platform_error(state, account, e);
+            tracing::warn!(%account, %campaign, error = %e, "time report without a schedule or time zone");
+            return Ok(TimeReport { stored, schedule: None, time_zone: None });
+        }
+    };
+    let time_zone = known_time_zone(&info);
+    let schedule = match current_daily_budget(state, account, campaign).await {
+        Ok(daily) => Some(schedule_for(&stored, daily, &info, &state.engine.time.bounds)),
         Err(e) => {
             tracing::warn!(%account, %campaign, error = %e, "time report without a schedule");
             None
         }
     };
-    Ok(TimeReport { stored, schedule })
-}
-
-async fn current_schedule(
-    state: &AppState,
-    account: &AccountId,
-    campaign: &CampaignId,
-    stored: &StoredProfile,
-) -> Result<Schedule> {
-    let info = state.platform.account(account).await.map_err(|e| platform_error(state, account, e))?;
-    let daily = current_daily_budget(state, account, campaign).await?;
-    Ok(schedule_for(stored, daily, info.currency, &state.engine.time.bounds))
+    Ok(TimeReport { stored, schedule, time_zone })
 }

@@ -1,5 +1,6 @@
 //! ListActionHistory: filters, newest-first keyset paging that stays stable
-//! while actions arrive, and validation, on each backend.
+//! while actions arrive, and validation; GetAction: one action by id; on
+//! each backend.
 use autoscaler::domain::action::{ActionStatus, ActionType};
 use autoscaler::grpc::convert::timestamp;
 use autoscaler::pb::{self, ActionFilter, ListActionHistoryRequest};
@@ -191,5 +192,57 @@ async fn history_rejects_bad_filters_sizes_and_tokens() {
         let other = ActionFilter { account_id: "act_1".into(), ..Default::default() };
         let err = history(&app, other, 1, &token).await.expect_err("foreign token");
         assert_eq!(invalid_field(&err), "page_token", "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn get_action_answers_one_action_as_the_history_shows_it() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let stored = record_actions(
+            &app.state,
+            &[
+                sample_action("act_1", "11", ActionType::ScaleUp, ActionStatus::Executed),
+                sample_action("act_1", "12", ActionType::ScaleUpAggressive, ActionStatus::PendingApproval),
+                sample_action("act_2", "21", ActionType::Pause, ActionStatus::Failed),
+            ],
+        )
+        .await;
+        // A status reached after recording shows too.
+        let pending = stored[1].id;
+        let decision = pb::DecideActionRequest {
+            action_id: pending,
+            decision: pb::Decision::Reject as i32,
+            comment: "not during the sale".into(),
+            decided_by: "alice".into(),
+        };
+        app.approvals.clone().decide_action(decision).await.expect("rejected");
+
+        let listed = history(&app, ActionFilter::default(), 0, "").await.expect("history").actions;
+        for record in &stored {
+            let request = pb::GetActionRequest { action_id: record.id };
+            let got = app.approvals.clone().get_action(request).await.expect("found").into_inner();
+            let action = got.action.expect("an action");
+            let in_history = listed.iter().find(|a| a.id == record.id).expect("listed");
+            assert_eq!(&action, in_history, "{backend:?}: action {} as the history has it", record.id);
+        }
+        let rejected = app.approvals.clone().get_action(pb::GetActionRequest { action_id: pending }).await;
+        let rejected = rejected.expect("found").into_inner().action.expect("an action");
+        assert_eq!(rejected.status, pb::ActionStatus::Rejected as i32, "{backend:?}");
+        assert_eq!(
+            (rejected.decided_by.as_str(), rejected.decision_comment.as_str()),
+            ("alice", "not during the sale")
+        );
+
+        let missing = stored.iter().map(|r| r.id).max().unwrap_or_default() + 1_000;
+        let err = app.approvals.clone().get_action(pb::GetActionRequest { action_id: missing }).await;
+        let err = err.expect_err("no such action");
+        assert_eq!(err.code(), tonic::Code::NotFound, "{backend:?}: {err:?}");
+        assert!(err.message().contains(&missing.to_string()), "names the id: {}", err.message());
+
+        for bad in [0, -1, i64::MIN] {
+            let err = app.approvals.clone().get_action(pb::GetActionRequest { action_id: bad }).await;
+            assert_eq!(invalid_field(&err.expect_err("not an id")), "action_id", "{backend:?}: {bad}");
+        }
     }
 }

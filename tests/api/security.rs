@@ -77,6 +77,7 @@ const MATRIX: &[(&str, &[Role])] = {
         ("/autoscaler.v1.ApprovalsService/ListPendingActions", &[Viewer, Operator, Approver, Admin]),
         ("/autoscaler.v1.ApprovalsService/DecideAction", &[Approver, Admin]),
         ("/autoscaler.v1.ApprovalsService/ListActionHistory", &[Viewer, Operator, Approver, Admin]),
+        ("/autoscaler.v1.ApprovalsService/GetAction", &[Viewer, Operator, Approver, Admin]),
         ("/autoscaler.v1.ApprovalsService/WatchActions", &[Viewer, Operator, Approver, Admin]),
         ("/autoscaler.v1.TimeOptimizationService/LearnOptimalHours", &[Operator, Admin]),
         ("/autoscaler.v1.TimeOptimizationService/GetTimeReport", &[Viewer, Operator, Approver, Admin]),

@@ -219,6 +219,11 @@ async fn day_of_week_patterns_are_learned() {
             let (morning, evening) = (mean(weekday, 8..13), mean(weekday, 17..22));
             assert_eq!(morning > evening, peak == 10, "{backend:?} day {weekday}: {:?}", row(weekday));
         }
+        // The report and the schedule name the zone their hours are counted in.
+        let req = pb::GetTimeReportRequest { account_id: ACCOUNT.into(), campaign_id: PEAK.into() };
+        let report = app.time.clone().get_time_report(req).await.expect("report").into_inner();
+        assert_eq!(report.time_zone, "Europe/Berlin", "{backend:?}");
+        assert_eq!(schedule(&app, PEAK, 2_400).await.expect("schedule").time_zone, "Europe/Berlin", "{backend:?}");
     }
 }
 
@@ -369,6 +374,7 @@ async fn time_report_has_the_profile_samples_learn_time_and_schedule() {
         assert!(p.reliability > 0.5 && p.consistency > 0.5, "{p:?}");
         assert!(p.learn_time.is_some());
         assert_eq!(report.currency, "USD");
+        assert_eq!(report.time_zone, "America/New_York", "{backend:?}");
         assert_eq!(report.schedule.len(), 24);
         assert_eq!(report.schedule.iter().map(|h| h.budget_minor).sum::<i64>(), 24_000, "{backend:?}");
     }
