@@ -14,7 +14,8 @@
 //! account the marginal-ROAS rule; DATABASE_URL=postgres://... runs it on
 //! PostgreSQL (two scratch databases are created there and dropped);
 //! BENCH_REPLICAS=N runs N replicas in this process on the same database and
-//! sandbox, the first starting each cycle and the others joining it.
+//! sandbox, the first starting each cycle and the others joining it;
+//! BENCH_LATENCY_MS=M makes every sandbox answer wait M ms, as Meta's do.
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -406,9 +407,19 @@ async fn main() -> anyhow::Result<()> {
             replicas.push(build_state(&more).await?.0);
         }
     }
+    // Meta answers in tens to hundreds of milliseconds; the sandbox at once.
+    // BENCH_LATENCY_MS makes every sandbox answer wait that long, so the
+    // cycle waits on the network as it does against Meta.
+    let latency_ms = env_usize("BENCH_LATENCY_MS", 0);
+    if let Some(running) = &sandbox
+        && latency_ms > 0
+    {
+        running.sandbox().stall_next_requests(u32::MAX, Duration::from_millis(latency_ms as u64));
+    }
     let backend = scratch.backend();
     println!(
-        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, {backend}, strategy {}, {} replica(s)",
+        "cycle benchmark: {accounts} accounts x {campaigns} campaigns = {} campaigns, {backend}, strategy {}, {} replica(s), \
+         {latency_ms} ms per Graph answer",
         accounts * campaigns,
         settings.engine.default_strategy.as_str(),
         replicas.len() + 1,
@@ -464,6 +475,14 @@ async fn main() -> anyhow::Result<()> {
         );
         marks.push(mark);
         times.push(elapsed);
+    }
+    if latency_ms > 0 {
+        // The floor reads account after account: with latency it would
+        // measure the network, not the work.
+        println!("floor: not measured with BENCH_LATENCY_MS");
+        state.db.clone().close().await.ok();
+        scratch.drop_all().await;
+        return Ok(());
     }
     // The floor writes into a database of its own with the same migrations.
     let floor_db = autoscaler::persistence::connect(&scratch.url("floor").await?).await?;
