@@ -278,3 +278,35 @@ pub async fn median_response_seconds(
     }
     Ok((overall, by_account))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn sealed_whole_days_are_rolled_up_and_the_edges_and_middle_day_read_raw() {
+        // 1 Dec 12:00 to 11 Dec 12:00; the middle (6 Dec 12:00) splits its day.
+        let period = Period { start: at(1, 12), middle: at(6, 12), end: at(11, 12), account_id: None };
+        let day = |d: u32| rollups::day_of(at(d, 0));
+        // 3 Dec is not sealed; 6 Dec holds the middle.
+        let sealed: Vec<i64> = [2, 4, 5, 6, 7, 8, 9, 10].into_iter().map(day).collect();
+        let plan = plan_of(&period, &sealed);
+        assert_eq!(plan.rolled, vec![(day(2), day(3)), (day(4), day(6)), (day(7), day(11))]);
+        assert_eq!(
+            plan.raw,
+            vec![(at(1, 12), at(2, 0)), (at(3, 0), at(4, 0)), (at(6, 0), at(7, 0)), (at(11, 0), at(11, 12))]
+        );
+        // Nothing sealed: one raw range, the whole period.
+        assert_eq!(plan_of(&period, &[]), Plan { rolled: vec![], raw: vec![(period.start, period.end)] });
+    }
+
+    fn plan_of(period: &Period<'_>, sealed: &[i64]) -> Plan {
+        plan(period, sealed).unwrap_or_default()
+    }
+}
