@@ -303,6 +303,20 @@ async fn run(url: &str, total: usize) -> anyhow::Result<()> {
     })
     .await?;
 
+    // Each cycle expires approvals left undecided past their TTL (24 hours
+    // by default); the recorded history has had no cycle run over it, so
+    // expire them here as the cycles would have. Until then their days
+    // could still change and are never rolled up.
+    let stale_before = now - TimeDelta::hours(24);
+    let fields = actions::TransitionFields { decided: true, ..Default::default() };
+    loop {
+        let stale = actions::in_status(db, ActionStatus::PendingApproval, None, Some(stale_before), 5_000).await?;
+        if stale.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = stale.iter().map(|r| r.id).collect();
+        actions::transition_many(db, &ids, ActionStatus::PendingApproval, ActionStatus::Expired, &fields, None).await?;
+    }
     // A kept database may hold rollups from an earlier run: start raw.
     db.execute_unprepared("DELETE FROM action_rollup_days").await?;
     db.execute_unprepared("DELETE FROM action_rollups").await?;
