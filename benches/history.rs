@@ -1,22 +1,26 @@
 //! History benchmark: records 1,000,000 actions (2,000 hourly cycles of 500
 //! decisions over 20 accounts and 1,000 campaigns) through the repository,
 //! then times the typical history, approval-queue, stream and dashboard
-//! queries. SQLite in a temporary file by default; set BENCH_DATABASE_URL to
-//! run it on another database (e.g. an empty PostgreSQL database) and
-//! BENCH_ACTIONS to change the size. A database given by BENCH_DATABASE_URL
-//! that already holds the actions is reused as it is.
+//! queries; the dashboard first as a fresh install reads it (every action of
+//! the period), then after the background step rolled the finished days up.
+//! SQLite in a temporary file by default; with
+//! `DATABASE_URL=postgres://...` a scratch database is created on that
+//! server and dropped at the end. BENCH_DATABASE_URL names a database to
+//! keep instead (one that already holds the actions is reused as it is), and
+//! BENCH_ACTIONS changes the size.
 //!
 //! Run: `cargo bench --bench history`
+//! (PostgreSQL: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench history`)
 use std::time::{Duration, Instant};
 
 use autoscaler::domain::action::{ActionMetrics, ActionStatus, ActionType, BudgetLevel, NewAction};
 use autoscaler::persistence::dashboard::{self, Period};
 use autoscaler::persistence::entity::scaling_action::{Column, Entity};
 use autoscaler::persistence::history::{self, ActionFilter, Order};
-use autoscaler::persistence::{self, actions};
+use autoscaler::persistence::{self, actions, rollups};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter};
 
 const ACCOUNTS: u64 = 20;
 const CAMPAIGNS_PER_ACCOUNT: u64 = 50;
@@ -163,6 +167,61 @@ where
     last.ok_or_else(|| anyhow::anyhow!("no run"))
 }
 
+/// The database of the run: BENCH_DATABASE_URL as given (kept), a scratch
+/// database on the PostgreSQL server of DATABASE_URL (dropped at the end),
+/// or a SQLite file in a temporary directory.
+struct Scratch {
+    url: String,
+    /// (server URL, scratch database name) to drop at the end.
+    postgres: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    async fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
+            return Ok(Self { url, postgres: None, _dir: dir });
+        }
+        match std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
+            Some(admin) => {
+                let name = format!("autoscaler_bench_history_{}", std::process::id());
+                let conn = Database::connect(admin.as_str()).await?;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+                conn.close().await.ok();
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                Ok(Self { url: format!("{base}/{name}"), postgres: Some((admin, name)), _dir: dir })
+            }
+            None => {
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+                Ok(Self { url, postgres: None, _dir: dir })
+            }
+        }
+    }
+
+    async fn drop(&self) {
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(conn) = Database::connect(admin.as_str()).await
+        {
+            let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}
+
+/// The dashboard's two aggregates of `days` days ending `now`, as
+/// `GetDashboard` runs them.
+async fn dashboard(db: &DatabaseConnection, now: DateTime<Utc>, days: i64) -> autoscaler::Result<usize> {
+    let start = now - TimeDelta::days(days);
+    let period = Period { start, middle: start + TimeDelta::days(days) / 2, end: now, account_id: None };
+    let (groups, _medians) = futures_util::future::try_join(
+        dashboard::action_groups(db, &period),
+        dashboard::median_response_seconds(db, &period),
+    )
+    .await?;
+    Ok(groups.len())
+}
+
 async fn page(db: &DatabaseConnection, filter: ActionFilter, after: Option<i64>) -> autoscaler::Result<usize> {
     Ok(history::list_actions(db, &filter, after, Order::NewestFirst, PAGE + 1).await?.len())
 }
@@ -170,11 +229,16 @@ async fn page(db: &DatabaseConnection, filter: ActionFilter, after: Option<i64>)
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let total: usize = std::env::var("BENCH_ACTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dir = tempfile::tempdir()?;
-    let url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()));
+    let scratch = Scratch::new().await?;
+    let url = scratch.url.clone();
     println!("history benchmark on {}", url.split(':').next().unwrap_or("?"));
-    let db = persistence::connect(&url).await?;
+    let result = run(&url, total).await;
+    scratch.drop().await;
+    result
+}
+
+async fn run(url: &str, total: usize) -> anyhow::Result<()> {
+    let db = persistence::connect(url).await?;
     // A database kept from an earlier run (BENCH_DATABASE_URL) is reused.
     let oldest = history::list_actions(&db, &ActionFilter::default(), None, Order::OldestFirst, 1).await?;
     let recorded = history::list_actions(&db, &ActionFilter::default(), None, Order::NewestFirst, 1).await?;
@@ -239,18 +303,38 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
 
-    for days in [7, 30] {
-        let start = now - TimeDelta::days(days);
-        let period = Period { start, middle: start + TimeDelta::days(days) / 2, end: now, account_id: None };
-        time(&format!("dashboard: {days} days, all accounts (groups + medians)"), || async {
-            let (groups, _medians) = futures_util::future::try_join(
-                dashboard::action_groups(db, &period),
-                dashboard::median_response_seconds(db, &period),
-            )
-            .await?;
-            Ok(groups.len())
-        })
-        .await?;
+    // Each cycle expires approvals left undecided past their TTL (24 hours
+    // by default); the recorded history has had no cycle run over it, so
+    // expire them here as the cycles would have. Until then their days
+    // could still change and are never rolled up.
+    let stale_before = now - TimeDelta::hours(24);
+    let fields = actions::TransitionFields { decided: true, ..Default::default() };
+    loop {
+        let stale = actions::in_status(db, ActionStatus::PendingApproval, None, Some(stale_before), 5_000).await?;
+        if stale.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = stale.iter().map(|r| r.id).collect();
+        actions::transition_many(db, &ids, ActionStatus::PendingApproval, ActionStatus::Expired, &fields, None).await?;
     }
+    // A kept database may hold rollups from an earlier run: start raw.
+    db.execute_unprepared("DELETE FROM action_rollup_days").await?;
+    db.execute_unprepared("DELETE FROM action_rollups").await?;
+    for days in [7, 30] {
+        time(&format!("dashboard: {days} days, no rollups (fresh install)"), || dashboard(db, now, days)).await?;
+    }
+    // The cycle's background step rolls up a month per cycle; here every
+    // finished day at once.
+    let started = Instant::now();
+    let sealed = rollups::refresh(db, now, None, usize::MAX).await?;
+    println!("rolled up {sealed} days in {:.1?}", started.elapsed());
+    time("rollups: refresh with nothing new (each cycle)", || rollups::refresh(db, now, None, usize::MAX)).await?;
+    for days in [7, 30] {
+        time(&format!("dashboard: {days} days, rolled up"), || dashboard(db, now, days)).await?;
+    }
+    let start = now - TimeDelta::days(30);
+    let period = Period { start, middle: start + TimeDelta::days(15), end: now, account_id: None };
+    time("dashboard: 30 days, groups only (rolled up)", || dashboard::action_groups(db, &period)).await?;
+    time("dashboard: 30 days, medians only", || dashboard::median_response_seconds(db, &period)).await?;
     Ok(())
 }

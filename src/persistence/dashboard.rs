@@ -1,12 +1,14 @@
 //! Dashboard repository: the dashboard's figures as aggregate queries (GROUP BY,
-//! SUM, COUNT, window functions) over the actions recorded in a period. No
-//! action row leaves the database; the same SQL runs on SQLite and PostgreSQL.
+//! SUM, COUNT, window functions) over the actions recorded in a period, whole
+//! sealed days read from their daily rollups (see [`rollups`]). No action row
+//! leaves the database; the same SQL runs on SQLite and PostgreSQL.
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend};
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel, TransactionTrait};
 
 use super::history::RawSql;
+use super::rollups::{self, LOW_ROAS, SUMS};
 use crate::error::Result;
 
 /// Aggregates of the actions of one (account, currency, type, status) group.
@@ -63,36 +65,24 @@ fn push_period(sql: &mut RawSql, period: &Period<'_>) {
     }
 }
 
-/// One row per (account, currency, action type, status) with actions in the
-/// period, each with its counts and sums.
-pub async fn action_groups(db: &impl ConnectionTrait, period: &Period<'_>) -> Result<Vec<ActionGroup>> {
-    // Sums are cast to BIGINT / DOUBLE PRECISION because PostgreSQL widens
-    // SUM(bigint) to numeric; SQLite reads both names as its own types.
-    let mut sql = RawSql::new(
-        db.get_database_backend(),
-        "SELECT account_id, currency, action_type, status, \
-           COUNT(*) AS actions, \
-           CAST(SUM(CASE WHEN NOT requires_approval THEN 1 ELSE 0 END) AS BIGINT) AS without_approval, \
-           CAST(SUM(CASE WHEN action_type <> 'pause' AND new_budget_minor > old_budget_minor \
-                         THEN new_budget_minor - old_budget_minor ELSE 0 END) AS BIGINT) AS increase_minor, \
-           CAST(SUM(CASE WHEN action_type = 'pause' THEN old_budget_minor \
-                         WHEN new_budget_minor < old_budget_minor THEN old_budget_minor - new_budget_minor \
-                         ELSE 0 END) AS BIGINT) AS decrease_minor, \
-           CAST(SUM(CASE WHEN spend_minor > 0 THEN roas ELSE 0.0 END) AS DOUBLE PRECISION) AS roas_sum, \
-           CAST(SUM(CASE WHEN spend_minor > 0 THEN 1 ELSE 0 END) AS BIGINT) AS roas_samples, \
-           CAST(SUM(revenue_minor) AS BIGINT) AS revenue_minor, \
-           CAST(SUM(CASE WHEN spend_minor > 0 AND roas < 1.0 AND created_at < ",
-    );
+/// The grouped sums of the actions created in `[from, to)`, with the
+/// low-ROAS spend split at `period.middle`.
+fn push_raw_groups(sql: &mut RawSql, period: &Period<'_>, from: DateTime<Utc>, to: DateTime<Utc>) {
+    sql.push(&format!(
+        "SELECT account_id, currency, action_type, status, {SUMS}, \
+           CAST(SUM(CASE WHEN {LOW_ROAS} AND created_at < "
+    ));
     sql.bind(period.middle);
-    sql.push(
-        " THEN spend_minor ELSE 0 END) AS BIGINT) AS low_first, \
-           CAST(SUM(CASE WHEN spend_minor > 0 AND roas < 1.0 AND created_at >= ",
-    );
+    sql.push(&format!(
+        " THEN spend_minor ELSE 0 END) AS BIGINT) AS low_first, CAST(SUM(CASE WHEN {LOW_ROAS} AND created_at >= "
+    ));
     sql.bind(period.middle);
     sql.push(" THEN spend_minor ELSE 0 END) AS BIGINT) AS low_second FROM scaling_actions");
-    push_period(&mut sql, period);
+    push_period(sql, &Period { start: from, end: to, ..*period });
     sql.push(" GROUP BY account_id, currency, action_type, status");
-    let rows = db.query_all_raw(sql.build()).await?;
+}
+
+fn to_groups(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<ActionGroup>> {
     let mut groups = Vec::with_capacity(rows.len());
     for row in rows {
         groups.push(ActionGroup {
@@ -112,6 +102,121 @@ pub async fn action_groups(db: &impl ConnectionTrait, period: &Period<'_>) -> Re
         });
     }
     Ok(groups)
+}
+
+/// One row per (account, currency, action type, status) with actions in the
+/// period, each with its counts and sums, read from every action of the
+/// period: the reference [`action_groups`] must always equal.
+pub async fn raw_action_groups(db: &impl ConnectionTrait, period: &Period<'_>) -> Result<Vec<ActionGroup>> {
+    let mut sql = RawSql::new(db.get_database_backend(), "");
+    push_raw_groups(&mut sql, period, period.start, period.end);
+    to_groups(db.query_all_raw(sql.build()).await?)
+}
+
+/// How the period is read: whole sealed days from the rollups, the rest
+/// (the partial days at the edges, the day holding `middle`, whose actions
+/// fall in both halves, and any day not sealed yet) from the actions.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    /// Ranges of rolled-up days, `[first, last)`.
+    rolled: Vec<(i64, i64)>,
+    /// Ranges of creation time read raw, `[from, to)`.
+    raw: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn plan(period: &Period<'_>, sealed: &[i64]) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut raw_from = period.start;
+    let middle_day = rollups::day_of(period.middle);
+    for &day in sealed {
+        let start = rollups::day_start(day)?;
+        let end = rollups::day_start(day + 1)?;
+        if day == middle_day || start < period.start || end > period.end {
+            continue;
+        }
+        if raw_from < start {
+            plan.raw.push((raw_from, start));
+        }
+        raw_from = end;
+        match plan.rolled.last_mut() {
+            Some((_, last)) if *last == day => *last = day + 1,
+            _ => plan.rolled.push((day, day + 1)),
+        }
+    }
+    if raw_from < period.end {
+        plan.raw.push((raw_from, period.end));
+    }
+    Ok(plan)
+}
+
+/// One row per (account, currency, action type, status) with actions in the
+/// period, each with its counts and sums: the sealed whole days from their
+/// rollups, the rest from the actions, in one statement. The list of sealed
+/// days and the statement share one snapshot (a read transaction), so a day
+/// sealed or invalidated meanwhile is counted exactly once. Money and counts
+/// equal [`raw_action_groups`] exactly; `roas_sum` up to float rounding.
+pub async fn action_groups(db: &DatabaseConnection, period: &Period<'_>) -> Result<Vec<ActionGroup>> {
+    let backend = db.get_database_backend();
+    // Without a whole day in the period there is nothing to roll up.
+    let first_whole = rollups::day_of(period.start - TimeDelta::microseconds(1)) + 1;
+    let last_whole = rollups::day_of(period.end);
+    if first_whole >= last_whole {
+        return raw_action_groups(db, period).await;
+    }
+    let txn = match backend {
+        // Two statements, one snapshot: PostgreSQL's default gives each
+        // statement its own; SQLite's read transaction keeps one.
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await?
+        }
+        _ => db.begin().await?,
+    };
+    let sealed = rollups::sealed_days(&txn, first_whole, last_whole).await?;
+    let plan = plan(period, &sealed)?;
+    let mut sql = RawSql::new(
+        backend,
+        "SELECT account_id, currency, action_type, status, CAST(SUM(actions) AS BIGINT) AS actions, \
+           CAST(SUM(without_approval) AS BIGINT) AS without_approval, \
+           CAST(SUM(increase_minor) AS BIGINT) AS increase_minor, \
+           CAST(SUM(decrease_minor) AS BIGINT) AS decrease_minor, \
+           CAST(SUM(roas_sum) AS DOUBLE PRECISION) AS roas_sum, \
+           CAST(SUM(roas_samples) AS BIGINT) AS roas_samples, \
+           CAST(SUM(revenue_minor) AS BIGINT) AS revenue_minor, \
+           CAST(SUM(low_first) AS BIGINT) AS low_first, CAST(SUM(low_second) AS BIGINT) AS low_second FROM (",
+    );
+    let mut parts = 0;
+    if !plan.rolled.is_empty() {
+        // A whole day before the middle's day lies in the first half, one
+        // after it in the second.
+        let middle_day = rollups::day_of(period.middle);
+        sql.push(
+            "SELECT account_id, currency, action_type, status, actions, without_approval, increase_minor, \
+               decrease_minor, roas_sum, roas_samples, revenue_minor, \
+               CASE WHEN day < ",
+        );
+        sql.bind(middle_day).push(" THEN low_roas_spend_minor ELSE 0 END AS low_first, CASE WHEN day > ");
+        sql.bind(middle_day).push(" THEN low_roas_spend_minor ELSE 0 END AS low_second FROM action_rollups WHERE (");
+        for (i, (first, last)) in plan.rolled.iter().enumerate() {
+            sql.push(if i == 0 { "(day >= " } else { " OR (day >= " });
+            sql.bind(*first).push(" AND day < ").bind(*last).push(")");
+        }
+        sql.push(")");
+        if let Some(account) = period.account_id {
+            sql.push(" AND account_id = ").bind(account.to_owned());
+        }
+        parts += 1;
+    }
+    for (from, to) in &plan.raw {
+        if parts > 0 {
+            sql.push(" UNION ALL ");
+        }
+        push_raw_groups(&mut sql, period, *from, *to);
+        parts += 1;
+    }
+    sql.push(") parts GROUP BY account_id, currency, action_type, status");
+    let rows = txn.query_all_raw(sql.build()).await?;
+    txn.commit().await?;
+    to_groups(rows)
 }
 
 /// Seconds between recording an action and confirming its execution, in the
@@ -172,4 +277,36 @@ pub async fn median_response_seconds(
         }
     }
     Ok((overall, by_account))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn sealed_whole_days_are_rolled_up_and_the_edges_and_middle_day_read_raw() {
+        // 1 Dec 12:00 to 11 Dec 12:00; the middle (6 Dec 12:00) splits its day.
+        let period = Period { start: at(1, 12), middle: at(6, 12), end: at(11, 12), account_id: None };
+        let day = |d: u32| rollups::day_of(at(d, 0));
+        // 3 Dec is not sealed; 6 Dec holds the middle.
+        let sealed: Vec<i64> = [2, 4, 5, 6, 7, 8, 9, 10].into_iter().map(day).collect();
+        let plan = plan_of(&period, &sealed);
+        assert_eq!(plan.rolled, vec![(day(2), day(3)), (day(4), day(6)), (day(7), day(11))]);
+        assert_eq!(
+            plan.raw,
+            vec![(at(1, 12), at(2, 0)), (at(3, 0), at(4, 0)), (at(6, 0), at(7, 0)), (at(11, 0), at(11, 12))]
+        );
+        // Nothing sealed: one raw range, the whole period.
+        assert_eq!(plan_of(&period, &[]), Plan { rolled: vec![], raw: vec![(period.start, period.end)] });
+    }
+
+    fn plan_of(period: &Period<'_>, sealed: &[i64]) -> Plan {
+        plan(period, sealed).unwrap_or_default()
+    }
 }

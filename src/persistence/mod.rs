@@ -14,6 +14,7 @@ pub mod leases;
 pub mod profiles;
 pub mod replay;
 pub mod retention;
+pub mod rollups;
 pub mod rules;
 pub mod snapshots;
 pub mod target;

@@ -4,11 +4,13 @@
 //! days), are deleted once older than their retention, in bounded batches,
 //! and so are the claim rows of finished cycles.
 //! Every action that changed or was meant to change a budget, every approval
-//! and every failure stays in the audit trail for good.
+//! and every failure stays in the audit trail for good. The dashboard's
+//! rollups of the days pruned are dropped with the rows (see `rollups`).
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 use super::history::RawSql;
+use super::rollups;
 use crate::error::Result;
 
 /// Rows deleted per statement: small enough that a batch never holds the
@@ -45,6 +47,24 @@ pub async fn prune(
         };
         while pruned.actions < max_rows {
             let txn: DatabaseTransaction = db.begin().await?;
+            // The days this batch deletes from (the oldest routine row's day
+            // to the cutoff's) lose their rollups in the same transaction:
+            // the dashboard reads them raw until they are rolled up again.
+            rollups::lock(&txn).await?;
+            let mut first = RawSql::new(
+                backend,
+                "SELECT MIN(created_at) AS first FROM scaling_actions WHERE status = 'skipped' AND created_at < ",
+            );
+            first.bind(cutoff);
+            let first = match txn.query_one_raw(first.build()).await? {
+                Some(row) => row.try_get::<Option<DateTime<Utc>>>("", "first")?,
+                None => None,
+            };
+            let Some(first) = first else {
+                txn.rollback().await?;
+                break;
+            };
+            rollups::invalidate(&txn, rollups::day_of(first), rollups::day_of(cutoff)).await?;
             let mut events = RawSql::new(backend, "DELETE FROM action_events WHERE action_id IN (");
             oldest(&mut events);
             pruned.events += txn.execute_raw(events.build()).await?.rows_affected();

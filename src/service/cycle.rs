@@ -611,7 +611,8 @@ async fn run_mode(
 }
 
 /// Routine rows older than their retention go, at most a bounded number per
-/// cycle; a failure is logged and retried next cycle, never fails the cycle.
+/// cycle, and finished days are rolled up for the dashboard (a month per
+/// cycle); a failure is logged and retried next cycle, never fails the cycle.
 async fn prune(state: &AppState, now: DateTime<Utc>) {
     const MAX_ROWS_PER_CYCLE: u64 = 500_000;
     let retention = state.engine.retention;
@@ -622,6 +623,10 @@ async fn prune(state: &AppState, now: DateTime<Utc>) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "pruning routine rows failed; retried next cycle"),
+    }
+    // Then seal the days that can no longer change into the dashboard's rollups.
+    if let Err(e) = crate::persistence::rollups::refresh(&state.db, now, routine, 31).await {
+        tracing::warn!(error = %e, "rolling up the dashboard failed; retried next cycle");
     }
 }
 

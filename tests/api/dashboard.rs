@@ -1,9 +1,15 @@
 //! GetDashboard: every figure checked against values computed by hand from a
-//! small fixture, overall and per account, on each backend.
+//! small fixture, overall and per account, on each backend; and the daily
+//! rollups checked against the raw aggregate over a varied history (several
+//! weeks, statuses decided after creation, retention deleting routine rows).
 use autoscaler::domain::action::{ActionStatus, ActionType, NewAction};
 use autoscaler::grpc::dashboard::get_dashboard;
 use autoscaler::pb::{self, CurrencyAmount, DashboardFigures, GetDashboardRequest};
-use chrono::{TimeDelta, Utc};
+use autoscaler::persistence::actions::{TransitionFields, transition_many};
+use autoscaler::persistence::dashboard::{ActionGroup, Period, action_groups, raw_action_groups};
+use autoscaler::persistence::{retention, rollups};
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::helpers::{TestApp, backends, record_actions, sample_action, set_action_times, spawn_app};
 
@@ -284,5 +290,156 @@ async fn get_dashboard_over_grpc_reports_the_same_figures_and_validates() {
                 .expect_err("invalid");
             assert_eq!(crate::helpers::invalid_field(&err), field, "{backend:?}");
         }
+    }
+}
+
+/// A varied history: 240 actions over 40 days in three accounts and two
+/// currencies, every type, every final status, and pending approvals in old
+/// days (decided later). Times are whole minutes off the hour, so no action
+/// sits on a period's edge or middle while a test runs.
+async fn record_history(app: &TestApp, now: DateTime<Utc>) -> Vec<i64> {
+    use ActionStatus as S;
+    let mut actions = Vec::new();
+    for i in 0..240_usize {
+        let account = ["act_1", "act_2", "act_3"][i % 3];
+        let action_type = ActionType::ALL[i % 6];
+        let status = if !action_type.changes_budget() {
+            S::Skipped
+        } else {
+            [S::Executed, S::Executed, S::Failed, S::Rejected, S::Expired, S::PendingApproval][(i / 6) % 6]
+        };
+        let mut a = sample_action(account, &format!("{}", 100 + i % 17), action_type, status);
+        a.currency = if account == "act_2" { "EUR".into() } else { "USD".into() };
+        a.requires_approval = status == S::PendingApproval || i % 4 == 0;
+        a.old_budget_minor = 10_000 + (i as i64 * 137) % 9_000;
+        a.metrics.spend_minor = if i % 7 == 0 { 0 } else { 1_000 + (i as i64 * 53) % 4_000 };
+        a.metrics.roas = (i % 11) as f64 * 0.31;
+        a.metrics.revenue_minor = (a.metrics.spend_minor as f64 * a.metrics.roas) as i64;
+        actions.push(a);
+    }
+    let stored = record_actions(&app.state, &actions).await;
+    for (i, record) in stored.iter().enumerate() {
+        let created = now - TimeDelta::hours(4 * i as i64 + 1) - TimeDelta::minutes((i % 50) as i64 + 1);
+        let executed = (record.status == ActionStatus::Executed).then(|| created + TimeDelta::seconds(30 + i as i64));
+        set_action_times(&app.state, record.id, created, executed).await;
+    }
+    stored.iter().filter(|r| r.status == ActionStatus::PendingApproval).map(|r| r.id).collect()
+}
+
+fn sorted(mut groups: Vec<ActionGroup>) -> Vec<ActionGroup> {
+    groups.sort_by(|a, b| {
+        (&a.account_id, &a.currency, &a.action_type, &a.status).cmp(&(
+            &b.account_id,
+            &b.currency,
+            &b.action_type,
+            &b.status,
+        ))
+    });
+    groups
+}
+
+/// The dashboard's groups equal the raw aggregate for periods of 1 to 45 days
+/// ending `now`, overall and for one account: counts and money exactly, the
+/// ROAS sum up to float rounding (it is added in another order).
+async fn assert_groups_match_raw(db: &DatabaseConnection, now: DateTime<Utc>, when: &str) {
+    for days in [1, 3, 7, 30, 45] {
+        for account_id in [None, Some("act_2")] {
+            let length = TimeDelta::days(days);
+            let start = now - length;
+            let period = Period { start, middle: start + length / 2, end: now, account_id };
+            let served = sorted(action_groups(db, &period).await.expect("groups"));
+            let raw = sorted(raw_action_groups(db, &period).await.expect("raw groups"));
+            let scope = format!("{when}: {days} days, {account_id:?}");
+            assert!(!raw.is_empty(), "{scope}: the fixture has actions in every period");
+            assert_eq!(served.len(), raw.len(), "{scope}");
+            for (s, r) in served.iter().zip(&raw) {
+                assert_close(s.roas_sum, r.roas_sum, &scope);
+                assert_eq!(
+                    ActionGroup { roas_sum: 0.0, ..s.clone() },
+                    ActionGroup { roas_sum: 0.0, ..r.clone() },
+                    "{scope}"
+                );
+            }
+        }
+    }
+}
+
+async fn grpc_dashboards(app: &TestApp) -> Vec<pb::GetDashboardResponse> {
+    let mut client = app.autoscaler.clone();
+    let mut boards = Vec::new();
+    for (days, account) in [(7, ""), (30, ""), (30, "act_3")] {
+        let request = GetDashboardRequest { days, account_id: account.into() };
+        boards.push(client.get_dashboard(request).await.expect("dashboard").into_inner());
+    }
+    boards
+}
+
+fn assert_same_dashboards(actual: &[pb::GetDashboardResponse], expected: &[pb::GetDashboardResponse], when: &str) {
+    for (a, e) in actual.iter().zip(expected) {
+        let accounts = |board: &pb::GetDashboardResponse| {
+            let mut keys: Vec<String> = board.by_account.keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let scope = format!("{when}: {:?}", accounts(e));
+        assert_figures(a.overall.as_ref().expect("overall"), e.overall.as_ref().expect("overall"), &scope);
+        assert_eq!(accounts(a), accounts(e), "{scope}");
+        for (account, figures) in &e.by_account {
+            assert_figures(&a.by_account[account], figures, &format!("{scope} {account}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn rolled_up_days_answer_exactly_what_the_actions_say() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let db = &app.state.db;
+        let now = Utc::now();
+        let pending = record_history(&app, now).await;
+        assert!(!pending.is_empty());
+
+        // A fresh install has no rollups: every day is read raw.
+        assert_groups_match_raw(db, now, &format!("{backend:?} fresh")).await;
+        let fresh = grpc_dashboards(&app).await;
+
+        // Days with a pending approval stay open; the others are sealed.
+        let sealed = rollups::refresh(db, now, None, usize::MAX).await.expect("rolled up");
+        assert!(sealed >= 20, "{backend:?}: {sealed} days sealed");
+        assert_eq!(rollups::refresh(db, now, None, usize::MAX).await.expect("again"), 0, "{backend:?}");
+        assert_groups_match_raw(db, now, &format!("{backend:?} rolled up")).await;
+        // The equality above is served from the rollups: skewing them shows.
+        let skew = |by: i64| format!("UPDATE action_rollups SET actions = actions + {by}");
+        let month =
+            Period { start: now - TimeDelta::days(30), middle: now - TimeDelta::days(15), end: now, account_id: None };
+        let total = |groups: Vec<ActionGroup>| groups.iter().map(|g| g.actions).sum::<i64>();
+        db.execute_unprepared(&skew(1_000)).await.expect("skewed");
+        let skewed = total(action_groups(db, &month).await.expect("groups"));
+        db.execute_unprepared(&skew(-1_000)).await.expect("restored");
+        assert!(skewed >= total(raw_action_groups(db, &month).await.expect("raw")) + 20 * 1_000, "{backend:?}");
+        assert_same_dashboards(&grpc_dashboards(&app).await, &fresh, &format!("{backend:?} over gRPC"));
+
+        // Approvals decided days after creation: their days are sealed only now.
+        let fields = TransitionFields { decided_by: Some("ops".into()), decided: true, ..Default::default() };
+        let (rejected, approved) = pending.split_at(pending.len() / 2);
+        transition_many(db, rejected, ActionStatus::PendingApproval, ActionStatus::Rejected, &fields, None)
+            .await
+            .expect("rejected");
+        transition_many(db, approved, ActionStatus::PendingApproval, ActionStatus::Approved, &fields, None)
+            .await
+            .expect("approved");
+        assert_groups_match_raw(db, now, &format!("{backend:?} decided")).await;
+        let later = rollups::refresh(db, now, None, usize::MAX).await.expect("rolled up");
+        assert!(later >= 1, "{backend:?}: the days of rejected approvals are sealed now");
+        assert_groups_match_raw(db, now, &format!("{backend:?} decided, rolled up")).await;
+
+        // Retention deletes routine rows from sealed days: the dashboard
+        // follows at once, and again once those days are rolled up anew.
+        let cutoff = now - TimeDelta::days(20);
+        let pruned = retention::prune(db, Some(cutoff), None, 1_000_000).await.expect("pruned");
+        assert!(pruned.actions > 0, "{backend:?}");
+        assert_groups_match_raw(db, now, &format!("{backend:?} pruned")).await;
+        assert!(rollups::refresh(db, now, Some(cutoff), usize::MAX).await.expect("rolled up") >= 1);
+        assert_groups_match_raw(db, now, &format!("{backend:?} pruned, rolled up")).await;
     }
 }
