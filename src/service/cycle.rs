@@ -402,13 +402,17 @@ impl AccountShare {
                     .collect();
                 for evaluation in &outcome.evaluations {
                     *share.by_type.entry(evaluation.action().action_type.as_str().to_owned()).or_default() += 1;
-                    match evaluation.status() {
-                        ActionStatus::Executed => share.executed += 1,
-                        ActionStatus::PendingApproval => share.pending_approval += 1,
-                        ActionStatus::Failed => share.failed += 1,
-                        ActionStatus::Unconfirmed => share.unconfirmed += 1,
-                        ActionStatus::Expired => share.expired += 1,
-                        _ => {}
+                    if let Some(count) = final_count(
+                        evaluation.status(),
+                        [
+                            &mut share.executed,
+                            &mut share.pending_approval,
+                            &mut share.failed,
+                            &mut share.unconfirmed,
+                            &mut share.expired,
+                        ],
+                    ) {
+                        *count += 1;
                     }
                 }
                 outcome.failures
@@ -704,14 +708,30 @@ async fn learn(state: &AppState, only: &[AccountId], report: &mut CycleReport) -
 
 fn count_final(report: &mut CycleReport, statuses: impl Iterator<Item = ActionStatus>) {
     for status in statuses {
-        match status {
-            ActionStatus::Executed => report.executed += 1,
-            ActionStatus::PendingApproval => report.pending_approval += 1,
-            ActionStatus::Failed => report.failed += 1,
-            ActionStatus::Unconfirmed => report.unconfirmed += 1,
-            ActionStatus::Expired => report.expired += 1,
-            _ => {}
+        let counts = [
+            &mut report.executed,
+            &mut report.pending_approval,
+            &mut report.failed,
+            &mut report.unconfirmed,
+            &mut report.expired,
+        ];
+        if let Some(count) = final_count(status, counts) {
+            *count += 1;
         }
+    }
+}
+
+/// Which of the counts (executed, pending approval, failed, unconfirmed,
+/// expired) an action ending a cycle in `status` adds to, if any.
+fn final_count(status: ActionStatus, counts: [&mut i64; 5]) -> Option<&mut i64> {
+    let [executed, pending, failed, unconfirmed, expired] = counts;
+    match status {
+        ActionStatus::Executed => Some(executed),
+        ActionStatus::PendingApproval => Some(pending),
+        ActionStatus::Failed => Some(failed),
+        ActionStatus::Unconfirmed => Some(unconfirmed),
+        ActionStatus::Expired => Some(expired),
+        _ => None,
     }
 }
 
