@@ -14,6 +14,7 @@
 use std::time::{Duration, Instant};
 
 use autoscaler::domain::action::{ActionMetrics, ActionStatus, ActionType, BudgetLevel, NewAction};
+use autoscaler::domain::performance::Performance;
 use autoscaler::persistence::dashboard::{self, Period};
 use autoscaler::persistence::entity::scaling_action::{Column, Entity};
 use autoscaler::persistence::history::{self, ActionFilter, Order};
@@ -90,13 +91,14 @@ fn decision(rng: &mut Rng, campaign: u64) -> NewAction {
         old_budget_minor: old,
         new_budget_minor: new,
         metrics: ActionMetrics {
-            spend_minor: spend,
-            revenue_minor: (spend as f64 * roas) as i64,
-            impressions: 1_000 + rng.below(100_000) as i64,
-            clicks: rng.below(3_000) as i64,
-            conversions: rng.below(100) as i64,
-            roas,
-            ctr_percent: rng.below(500) as f64 / 100.0,
+            figures: Performance {
+                spend_minor: spend,
+                revenue_minor: (spend as f64 * roas) as i64,
+                impressions: 1_000 + rng.below(100_000) as i64,
+                clicks: rng.below(3_000) as i64,
+                conversions: rng.below(100) as i64,
+                ctr_percent: rng.below(500) as f64 / 100.0,
+            },
             window: "last_24_hours".into(),
             window_start: "2026-11-24".into(),
             window_end: "2026-11-25".into(),

@@ -21,7 +21,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::domain::action::{ActionRecord, ActionStatus, ActionType};
+use crate::domain::action::{ActionRecord, ActionStatus, ActionType, Verdict};
 use crate::domain::money::format_minor;
 use crate::error::{PlatformErrorClass, PlatformFailure};
 
@@ -66,15 +66,6 @@ impl Default for CommandTarget {
 /// The address the CLI uses when neither `--server` nor `AUTOSCALER_SERVER`
 /// is given: commands for it need no `--server`.
 const DEFAULT_SERVER_ADDRESS: &str = "127.0.0.1:50051";
-
-/// Approval or rejection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// `DECISION_APPROVE`.
-    Approve,
-    /// `DECISION_REJECT`.
-    Reject,
-}
 
 impl CommandTarget {
     /// The CLI command that approves or rejects action `id`.
@@ -517,7 +508,7 @@ pub fn alert_text(record: &ActionRecord, kind: AlertKind) -> String {
         AlertKind::Paused => {
             format!(
                 ":double_vertical_bar: Auto-scaler paused campaign {campaign}: ROAS {:.2}x. Daily budget was {old}.",
-                a.metrics.roas
+                a.metrics.figures.roas()
             )
         }
         AlertKind::BudgetChanged => {
@@ -527,7 +518,7 @@ pub fn alert_text(record: &ActionRecord, kind: AlertKind) -> String {
             format!(
                 ":chart_with_upwards_trend: Auto-scaler {verb} the daily budget of campaign {campaign} by {change} ({}): {old} -> {new}. ROAS {:.2}x.",
                 percent(record),
-                a.metrics.roas
+                a.metrics.figures.roas()
             )
         }
         AlertKind::AwaitingApproval | AlertKind::ApprovalDigest => format!(

@@ -123,12 +123,15 @@ async fn scripted_insights_parse_money_ctr_and_roas_exactly() {
 
     let usd = by_id(client.insights(&account("act_1"), &InsightsWindow::Preset("today".into())).await.expect("usd"));
     let summer = &usd["11"];
-    assert_eq!((summer.spend_minor, summer.revenue_minor, summer.conversions), (10_000, 45_000, 9));
-    assert_eq!((summer.impressions, summer.clicks), (10_000, 320));
-    assert_eq!(summer.ctr_percent, 3.2);
-    assert_eq!(summer.roas(), 4.5);
+    assert_eq!(
+        (summer.figures.spend_minor, summer.figures.revenue_minor, summer.figures.conversions),
+        (10_000, 45_000, 9)
+    );
+    assert_eq!((summer.figures.impressions, summer.figures.clicks), (10_000, 320));
+    assert_eq!(summer.figures.ctr_percent, 3.2);
+    assert_eq!(summer.figures.roas(), 4.5);
     assert_eq!(summer.campaign_name, "Summer Sale Video");
-    assert_eq!((usd["12"].spend_minor, usd["12"].revenue_minor), (12_345, 1));
+    assert_eq!((usd["12"].figures.spend_minor, usd["12"].figures.revenue_minor), (12_345, 1));
 
     let jpy_account = client.account(&account("act_2")).await.expect("account");
     assert_eq!((jpy_account.currency.as_str(), jpy_account.currency_offset), ("JPY", 1));
@@ -137,7 +140,7 @@ async fn scripted_insights_parse_money_ctr_and_roas_exactly() {
     let until = chrono::NaiveDate::from_ymd_opt(2026, 6, 7).expect("date");
     let jpy = by_id(client.insights(&account("act_2"), &InsightsWindow::Range { since, until }).await.expect("jpy"));
     let tokyo = &jpy["21"];
-    assert_eq!((tokyo.spend_minor, tokyo.revenue_minor), (12_345, 55_555), "yen have no minor unit");
+    assert_eq!((tokyo.figures.spend_minor, tokyo.figures.revenue_minor), (12_345, 55_555), "yen have no minor unit");
     assert_eq!((tokyo.date_start.as_str(), tokyo.date_stop.as_str()), ("2026-06-01", "2026-06-07"));
 }
 
@@ -619,10 +622,10 @@ async fn budget_changes_apply_to_the_hours_after_them() {
     let baseline = by_id(control_client.insights(&id, &today).await.expect("today"));
     let key = target.campaign_id.as_str();
     assert!(
-        after[key].spend_minor > baseline[key].spend_minor * 5 / 4,
+        after[key].figures.spend_minor > baseline[key].figures.spend_minor * 5 / 4,
         "{} vs {}",
-        after[key].spend_minor,
-        baseline[key].spend_minor
+        after[key].figures.spend_minor,
+        baseline[key].figures.spend_minor
     );
     for (campaign, row) in &after {
         if campaign != key {
@@ -649,11 +652,11 @@ async fn the_generated_market_has_the_economic_mix() {
     assert_eq!((tokyo.currency.as_str(), tokyo.timezone_name.as_str()), ("JPY", "Asia/Tokyo"));
 
     let count = |pred: &dyn Fn(&CampaignPerformance) -> bool| rows.iter().filter(|r| pred(r)).count();
-    let winners = count(&|r| r.roas() > 4.0 && r.ctr_percent > 3.0);
-    let solid = count(&|r| (2.9..3.6).contains(&r.roas()));
-    let mediocre = count(&|r| (1.7..2.4).contains(&r.roas()));
-    let losers = count(&|r| r.roas() < 1.5);
-    let deep = count(&|r| r.roas() < 1.0);
+    let winners = count(&|r| r.figures.roas() > 4.0 && r.figures.ctr_percent > 3.0);
+    let solid = count(&|r| (2.9..3.6).contains(&r.figures.roas()));
+    let mediocre = count(&|r| (1.7..2.4).contains(&r.figures.roas()));
+    let losers = count(&|r| r.figures.roas() < 1.5);
+    let deep = count(&|r| r.figures.roas() < 1.0);
     for (label, n) in
         [("winners", winners), ("solid", solid), ("mediocre", mediocre), ("losers", losers), ("deep losers", deep)]
     {
@@ -665,7 +668,7 @@ async fn the_generated_market_has_the_economic_mix() {
     let small: Vec<&CampaignPerformance> =
         rows.iter().filter(|r| sandbox.archetype(r.campaign_id.as_str()) == Some(Archetype::NoisySmall)).collect();
     assert!(!small.is_empty());
-    assert!(small.iter().all(|r| r.impressions < 7 * 2_000), "small campaigns have few impressions");
+    assert!(small.iter().all(|r| r.figures.impressions < 7 * 2_000), "small campaigns have few impressions");
     assert!(rows.iter().any(|r| sandbox.archetype(r.campaign_id.as_str()) == Some(Archetype::Daypart)));
 }
 

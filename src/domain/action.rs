@@ -1,6 +1,8 @@
 //! Scaling actions: what the decision table chose, and the states an action
 //! moves through until it is applied or closed.
 
+use crate::domain::performance::Performance;
+
 /// What the decision table chose for a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActionType {
@@ -156,23 +158,20 @@ impl BudgetLevel {
     }
 }
 
+/// A person's verdict on a pending action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Approve and execute at once.
+    Approve,
+    /// Close without any change.
+    Reject,
+}
+
 /// The performance figures behind a decision, and the window they cover.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionMetrics {
-    /// Spend, minor units.
-    pub spend_minor: i64,
-    /// Purchase revenue, minor units.
-    pub revenue_minor: i64,
-    /// Impressions.
-    pub impressions: i64,
-    /// Clicks.
-    pub clicks: i64,
-    /// Purchases.
-    pub conversions: i64,
-    /// Revenue / spend.
-    pub roas: f64,
-    /// Click-through rate in percent.
-    pub ctr_percent: f64,
+    /// The figures over the window.
+    pub figures: Performance,
     /// The window's name (see `MetricsWindow::as_str`).
     pub window: String,
     /// First day of the window, account time zone.

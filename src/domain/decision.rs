@@ -11,43 +11,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::action::ActionType;
 use crate::domain::money::format_minor;
+use crate::domain::performance::Performance;
 use crate::domain::rule::RuleSettings;
-
-/// A campaign's performance over the rule's metrics window.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Metrics {
-    /// Spend, minor units.
-    pub spend_minor: i64,
-    /// Purchase revenue, minor units.
-    pub revenue_minor: i64,
-    /// Impressions.
-    pub impressions: i64,
-    /// Clicks.
-    pub clicks: i64,
-    /// Conversions.
-    pub conversions: i64,
-    /// Click-through rate in percent (2.5 means 2.5%).
-    pub ctr_percent: f64,
-}
-
-impl Metrics {
-    /// Return on ad spend: revenue / spend, 0 when nothing was spent.
-    pub fn roas(&self) -> f64 {
-        if self.spend_minor == 0 { 0.0 } else { self.revenue_minor as f64 / self.spend_minor as f64 }
-    }
-
-    /// The CTR the table uses: a NaN or infinite reading counts as 0, so a
-    /// broken figure can never justify an aggressive scale-up.
-    fn usable_ctr(&self) -> f64 {
-        if self.ctr_percent.is_finite() { self.ctr_percent } else { 0.0 }
-    }
-}
 
 /// What [`decide`] needs to know about one campaign.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignInputs {
     /// Performance over the rule's window.
-    pub metrics: Metrics,
+    pub metrics: Performance,
     /// The campaign's daily budget now, minor units.
     pub current_budget_minor: i64,
     /// Whether the campaign is delivering (status ACTIVE).
@@ -289,7 +260,7 @@ fn fmt_metric(value: f64, threshold: f64, expected: Ordering) -> String {
 
 /// The decision table, first matching row wins, comparisons strict.
 /// Returns the action type and the decision table's reason sentence.
-pub fn classify(rule: &RuleSettings, metrics: &Metrics) -> (ActionType, String) {
+pub fn classify(rule: &RuleSettings, metrics: &Performance) -> (ActionType, String) {
     use ActionType::*;
     let m = metrics;
     // Broken platform data must not move money in either direction.
@@ -664,11 +635,11 @@ mod tests {
     }
 
     /// 50,000 impressions; ROAS = revenue / spend.
-    fn metrics(spend_minor: i64, revenue_minor: i64, ctr_percent: f64) -> Metrics {
-        Metrics { spend_minor, revenue_minor, impressions: 50_000, clicks: 1_600, conversions: 40, ctr_percent }
+    fn metrics(spend_minor: i64, revenue_minor: i64, ctr_percent: f64) -> Performance {
+        Performance { spend_minor, revenue_minor, impressions: 50_000, clicks: 1_600, conversions: 40, ctr_percent }
     }
 
-    fn campaign(metrics: Metrics, budget: i64) -> CampaignInputs {
+    fn campaign(metrics: Performance, budget: i64) -> CampaignInputs {
         CampaignInputs { metrics, current_budget_minor: budget, is_active: true, last_budget_change_at: None }
     }
 
@@ -677,13 +648,13 @@ mod tests {
     }
 
     /// ROAS of `revenue / 10000` with a CTR of 1%.
-    fn roas(revenue_per_10000: i64) -> Metrics {
+    fn roas(revenue_per_10000: i64) -> Performance {
         metrics(10_000, revenue_per_10000, 1.0)
     }
 
     /// Decides with the default rule and an account whose other campaigns
     /// spend $100/day.
-    fn run(m: Metrics, budget: i64) -> Decision {
+    fn run(m: Performance, budget: i64) -> Decision {
         decide(&rule(), &campaign(m, budget), &account(Some(budget + 10_000)))
     }
 
@@ -695,7 +666,7 @@ mod tests {
 
     #[test]
     fn example_1_scales_up_aggressively_and_executes() {
-        let m = Metrics { impressions: 50_000, ..metrics(10_000, 45_000, 3.2) };
+        let m = Performance { impressions: 50_000, ..metrics(10_000, 45_000, 3.2) };
         let d = decide(&rule(), &campaign(m, 20_000), &account(Some(20_000)));
         assert_eq!(d.action_type, ScaleUpAggressive);
         assert_eq!((d.old_budget_minor, d.new_budget_minor), (20_000, 30_000));
@@ -742,7 +713,7 @@ mod tests {
     #[test]
     fn too_few_impressions_no_spend_or_negative_figures_are_insufficient_data() {
         let r = rule();
-        let at = |impressions| Metrics { impressions, ..roas(5_000) };
+        let at = |impressions| Performance { impressions, ..roas(5_000) };
         assert_eq!(
             classify(&r, &at(999)),
             (InsufficientData, "Insufficient data: 999 impressions (<1000 needed)".into())
@@ -751,7 +722,7 @@ mod tests {
         let none = metrics(0, 0, 0.0);
         assert_eq!(classify(&r, &none), (InsufficientData, "Insufficient data: no spend in window".into()));
         assert_eq!(none.roas(), 0.0);
-        for m in [metrics(-1, 0, 1.0), metrics(100, -5, 1.0), Metrics { clicks: -1, ..roas(50_000) }] {
+        for m in [metrics(-1, 0, 1.0), metrics(100, -5, 1.0), Performance { clicks: -1, ..roas(50_000) }] {
             assert_eq!(classify(&r, &m).0, InsufficientData, "{m:?}");
         }
     }
@@ -759,11 +730,11 @@ mod tests {
     #[test]
     fn reasons_use_the_tables_words_and_number_formats() {
         let r = rule();
-        let reason = |m: Metrics| classify(&r, &m).1;
+        let reason = |m: Performance| classify(&r, &m).1;
         assert_eq!(reason(roas(32_000)), "Strong performance: ROAS 3.20x (>3.0x)");
         assert_eq!(reason(roas(12_000)), "Underperformance: ROAS 1.20x (<1.5x) - reducing budget");
         assert_eq!(reason(roas(20_000)), "Performance within range: ROAS 2.00x (1.5x-3.0x)");
-        let few = Metrics { impressions: 500, ..roas(20_000) };
+        let few = Performance { impressions: 500, ..roas(20_000) };
         assert_eq!(reason(few), "Insufficient data: 500 impressions (<1000 needed)");
 
         let mut odd = rule();
@@ -903,7 +874,7 @@ mod tests {
     #[test]
     fn account_cap_shrinks_an_increase_to_fit() {
         let m = metrics(10_000, 45_000, 3.2);
-        let d = decide(&rule(), &campaign(m.clone(), 20_000), &account(Some(495_000)));
+        let d = decide(&rule(), &campaign(m, 20_000), &account(Some(495_000)));
         assert_eq!((d.new_budget_minor, d.outcome), (25_000, Outcome::Execute));
         assert_eq!(d.limits_applied[0].kind, LimitKind::AccountSpendCap);
         // Exactly at the cap after the change: no limit applied.
@@ -961,7 +932,7 @@ mod tests {
 
     #[test]
     fn cooldown_holds_scaling_inside_it_and_allows_at_and_after() {
-        let at = |ago: TimeDelta, m: Metrics| {
+        let at = |ago: TimeDelta, m: Performance| {
             let c = CampaignInputs { last_budget_change_at: Some(now() - ago), ..campaign(m, 20_000) };
             decide(&rule(), &c, &account(Some(30_000)))
         };
@@ -1013,7 +984,7 @@ mod tests {
         let mut r = rule();
         let m = metrics(10_000, 45_000, 3.2);
         r.auto_approve_up_to_minor = 9_999;
-        let d = decide(&r, &campaign(m.clone(), 20_000), &account(Some(20_000)));
+        let d = decide(&r, &campaign(m, 20_000), &account(Some(20_000)));
         assert_eq!(d.outcome, Outcome::NeedsApproval);
         assert!(d.reason.ends_with("; needs approval: increase $100.00 above auto-approve limit $99.99"));
         r.require_approval_threshold_minor = 29_999;
@@ -1070,7 +1041,7 @@ mod tests {
         let d = run(metrics(0, 0, 0.0), 20_000);
         assert_eq!((d.action_type, d.reason.as_str()), (InsufficientData, "Insufficient data: no spend in window"));
         assert_hold(&d, "");
-        let d = run(Metrics { impressions: 10, ..roas(5_000) }, 20_000);
+        let d = run(Performance { impressions: 10, ..roas(5_000) }, 20_000);
         assert_eq!(d.action_type, InsufficientData);
         assert_hold(&d, "");
     }
@@ -1120,10 +1091,10 @@ mod tests {
             })
         }
 
-        fn any_metrics() -> impl Strategy<Value = Metrics> {
+        fn any_metrics() -> impl Strategy<Value = Performance> {
             let count = || prop_oneof![40 => 0i64..200_000, 1 => any::<i64>()];
             let ctr = prop_oneof![6 => 0.0f64..10.0, 1 => any::<f64>(), 1 => Just(f64::NAN), 1 => Just(f64::INFINITY)];
-            (count(), count(), count(), count(), count(), ctr).prop_map(|(s, r, i, c, v, ctr)| Metrics {
+            (count(), count(), count(), count(), count(), ctr).prop_map(|(s, r, i, c, v, ctr)| Performance {
                 spend_minor: s,
                 revenue_minor: r.saturating_mul(3),
                 impressions: i,

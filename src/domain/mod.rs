@@ -5,6 +5,7 @@ pub mod decision;
 pub mod ids;
 pub mod invalid;
 pub mod money;
+pub mod performance;
 pub mod rule;
 pub mod step;
 pub mod strategy;

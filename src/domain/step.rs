@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::action::ActionStatus;
-use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Metrics, Outcome, Proposal};
+use crate::domain::decision::{self, AccountContext, CampaignInputs, Decision, Outcome, Proposal};
+use crate::domain::performance::Performance;
 use crate::domain::rule::RuleSettings;
 
 /// Everything the per-campaign decision step needs besides the rule: what the
@@ -12,7 +13,7 @@ use crate::domain::rule::RuleSettings;
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepInputs {
     /// Performance over the rule's metrics window.
-    pub metrics: Metrics,
+    pub metrics: Performance,
     /// The campaign's daily budget; `None` when it has none (lifetime budget).
     pub daily_budget_minor: Option<i64>,
     /// Whether the campaign is delivering.
@@ -54,7 +55,7 @@ pub fn decide_proposed_step(
     active_total: &mut Option<i64>,
 ) -> Decision {
     let inputs = CampaignInputs {
-        metrics: step.metrics.clone(),
+        metrics: step.metrics,
         current_budget_minor: step.daily_budget_minor.unwrap_or(0),
         is_active: step.is_active,
         last_budget_change_at: step.last_budget_change_at,

@@ -8,11 +8,12 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use super::convert::{self, action_to_pb, timestamp, within};
 use super::page_token;
+use crate::domain::action::Verdict;
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::error::{Error, Result};
 use crate::pb::{self, approvals_service_server::ApprovalsService};
 use crate::persistence::history::{ActionEvent, ActionFilter, EventKind};
-use crate::service::approvals::{Decision, Verdict};
+use crate::service::approvals::Review;
 use crate::service::history::{WatchEnd, WatchSettings, WatchStart, Watchers};
 use crate::service::{self, AppState};
 
@@ -80,7 +81,7 @@ fn decider(request: &Request<pb::DecideActionRequest>) -> Result<String> {
 }
 
 /// Validates a decision request (everything but the decider).
-fn decision_from_pb(req: &pb::DecideActionRequest, decided_by: String) -> Result<Decision> {
+fn review_from_pb(req: &pb::DecideActionRequest, decided_by: String) -> Result<Review> {
     if req.action_id <= 0 {
         return Err(Error::invalid("action_id", "must be a positive action id"));
     }
@@ -99,7 +100,7 @@ fn decision_from_pb(req: &pb::DecideActionRequest, decided_by: String) -> Result
         return Err(Error::invalid("comment", "must not contain control characters other than line breaks and tabs"));
     }
     let comment = (!req.comment.trim().is_empty()).then(|| req.comment.clone());
-    Ok(Decision { action_id: req.action_id, verdict, decided_by, comment })
+    Ok(Review { action_id: req.action_id, verdict, decided_by, comment })
 }
 
 /// Validates a filter; errors name `filter.<field>`.
@@ -182,9 +183,6 @@ fn end_status(end: WatchEnd) -> Status {
     Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, "autoscaler.v1", metadata))
 }
 
-/// The stream type of `WatchActions`.
-pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchActionsResponse, Status>> + Send + 'static>>;
-
 const PENDING_LISTING: &str = "pending";
 const HISTORY_LISTING: &str = "history";
 
@@ -197,7 +195,8 @@ fn next_token(scope: &str, last_id: Option<i64>, more: bool) -> String {
 
 #[tonic::async_trait]
 impl ApprovalsService for ApprovalsApi {
-    type WatchActionsStream = WatchStream;
+    /// The stream type of `WatchActions`.
+    type WatchActionsStream = Pin<Box<dyn Stream<Item = Result<pb::WatchActionsResponse, Status>> + Send + 'static>>;
 
     #[tracing::instrument(skip_all)]
     async fn list_pending_actions(
@@ -228,7 +227,7 @@ impl ApprovalsService for ApprovalsApi {
         request: Request<pb::DecideActionRequest>,
     ) -> Result<Response<pb::DecideActionResponse>, Status> {
         let decided_by = decider(&request)?;
-        let decision = decision_from_pb(request.get_ref(), decided_by)?;
+        let decision = review_from_pb(request.get_ref(), decided_by)?;
         let action = service::approvals::decide(&self.state, decision).await?;
         Ok(Response::new(pb::DecideActionResponse { action: Some(action_to_pb(&action)) }))
     }

@@ -15,9 +15,7 @@ use sea_orm::{
 use super::bulk::MultiRowInsert;
 use super::entity::scaling_action::{self, Column, Entity as Actions};
 use super::history::RawSql;
-use crate::domain::action::{
-    ActionMetrics, ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction, RoasBelief,
-};
+use crate::domain::action::{ActionRecord, ActionStatus, ActionType, BudgetLevel, NewAction, RoasBelief};
 use crate::error::{Error, Result};
 
 /// Ids per `IN (...)` list.
@@ -55,18 +53,7 @@ pub(crate) fn to_domain(m: scaling_action::Model) -> Result<ActionRecord> {
             budget_level: BudgetLevel::parse(&m.budget_level),
             old_budget_minor: m.old_budget_minor,
             new_budget_minor: m.new_budget_minor,
-            metrics: ActionMetrics {
-                spend_minor: m.spend_minor,
-                revenue_minor: m.revenue_minor,
-                impressions: m.impressions,
-                clicks: m.clicks,
-                conversions: m.conversions,
-                roas: m.roas,
-                ctr_percent: m.ctr_percent,
-                window: m.metrics_window,
-                window_start: m.window_start,
-                window_end: m.window_end,
-            },
+            metrics: super::stored_metrics!(m),
             reason: m.reason,
             requires_approval: m.requires_approval,
             belief: match (m.belief_roas, m.belief_low, m.belief_high) {
@@ -137,14 +124,14 @@ fn push_values(values: &mut Vec<Value>, a: &NewAction, now: DateTime<Utc>) {
         Value::from(a.budget_level.as_str()),
         Value::from(a.old_budget_minor),
         Value::from(a.new_budget_minor),
-        Value::from(a.metrics.spend_minor),
-        Value::from(a.metrics.revenue_minor),
-        Value::from(a.metrics.impressions),
-        Value::from(a.metrics.clicks),
-        Value::from(a.metrics.conversions),
+        Value::from(a.metrics.figures.spend_minor),
+        Value::from(a.metrics.figures.revenue_minor),
+        Value::from(a.metrics.figures.impressions),
+        Value::from(a.metrics.figures.clicks),
+        Value::from(a.metrics.figures.conversions),
         // Stored figures must be finite on every backend.
-        Value::from(finite(a.metrics.roas)),
-        Value::from(finite(a.metrics.ctr_percent)),
+        Value::from(finite(a.metrics.figures.roas())),
+        Value::from(finite(a.metrics.figures.ctr_percent)),
         Value::from(a.metrics.window.as_str()),
         Value::from(a.metrics.window_start.as_str()),
         Value::from(a.metrics.window_end.as_str()),
@@ -164,8 +151,7 @@ fn push_values(values: &mut Vec<Value>, a: &NewAction, now: DateTime<Utc>) {
 /// figures as stored, nothing decided or executed yet.
 fn as_recorded(id: i64, a: &NewAction, now: DateTime<Utc>) -> ActionRecord {
     let mut action = a.clone();
-    action.metrics.roas = finite(action.metrics.roas);
-    action.metrics.ctr_percent = finite(action.metrics.ctr_percent);
+    action.metrics.figures.ctr_percent = finite(action.metrics.figures.ctr_percent);
     if let Some(b) = action.belief.as_mut() {
         *b = RoasBelief {
             roas: finite(b.roas),

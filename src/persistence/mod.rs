@@ -95,3 +95,25 @@ async fn migrate(db: &DatabaseConnection, url: &str) -> Result<(), DbErr> {
 pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// The figures behind an action or a snapshot, read from its stored row: both
+/// tables keep them in columns of the same names (the stored `roas` is
+/// revenue / spend of the same figures, so it is not read back).
+macro_rules! stored_metrics {
+    ($row:ident) => {
+        crate::domain::action::ActionMetrics {
+            figures: crate::domain::performance::Performance {
+                spend_minor: $row.spend_minor,
+                revenue_minor: $row.revenue_minor,
+                impressions: $row.impressions,
+                clicks: $row.clicks,
+                conversions: $row.conversions,
+                ctr_percent: $row.ctr_percent,
+            },
+            window: $row.metrics_window,
+            window_start: $row.window_start,
+            window_end: $row.window_end,
+        }
+    };
+}
+pub(crate) use stored_metrics;

@@ -70,13 +70,13 @@ pub async fn insert_many(db: &impl ConnectionTrait, snapshots: &[NewSnapshot]) -
                 Value::from(s.metrics.window.as_str()),
                 Value::from(s.metrics.window_start.as_str()),
                 Value::from(s.metrics.window_end.as_str()),
-                Value::from(s.metrics.spend_minor),
-                Value::from(s.metrics.revenue_minor),
-                Value::from(s.metrics.impressions),
-                Value::from(s.metrics.clicks),
-                Value::from(s.metrics.conversions),
-                Value::from(finite(s.metrics.roas)),
-                Value::from(finite(s.metrics.ctr_percent)),
+                Value::from(s.metrics.figures.spend_minor),
+                Value::from(s.metrics.figures.revenue_minor),
+                Value::from(s.metrics.figures.impressions),
+                Value::from(s.metrics.figures.clicks),
+                Value::from(s.metrics.figures.conversions),
+                Value::from(finite(s.metrics.figures.roas())),
+                Value::from(finite(s.metrics.figures.ctr_percent)),
                 Value::from(s.daily_budget_minor),
                 Value::from(s.status.as_str()),
             ]);
@@ -88,7 +88,7 @@ pub async fn insert_many(db: &impl ConnectionTrait, snapshots: &[NewSnapshot]) -
 
 /// The last stored reading of one campaign's cumulative figures for one day.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DayReading {
+pub struct CampaignDayReading {
     /// Campaign.
     pub campaign_id: String,
     /// The account-local day, `YYYY-MM-DD`.
@@ -114,7 +114,7 @@ pub async fn last_day_readings(
     db: &impl ConnectionTrait,
     account: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<DayReading>> {
+) -> Result<Vec<CampaignDayReading>> {
     use performance_snapshot::Column;
     use sea_orm::sea_query::{Expr, Func, Query};
     use sea_orm::{ColumnTrait, QueryFilter};
@@ -129,7 +129,7 @@ pub async fn last_day_readings(
     let rows = performance_snapshot::Entity::find().filter(Column::Id.in_subquery(newest)).all(db).await?;
     Ok(rows
         .into_iter()
-        .map(|m| DayReading {
+        .map(|m| CampaignDayReading {
             campaign_id: m.campaign_id,
             day: m.window_start,
             taken_at: m.taken_at,

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 
 use crate::domain::ids::{AccountId, CampaignId};
+use crate::domain::performance::Performance;
 
 /// An ad account as the platform describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,36 +150,21 @@ pub fn split_ad_sets(ad_sets: &[AdSetBudget], new_total_minor: i64) -> Vec<(Stri
         .collect()
 }
 
-/// A campaign's performance over one window, in the account's currency.
+/// A campaign's performance over one window, in the account's currency, as
+/// the insights report it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CampaignPerformance {
     /// Campaign id.
     pub campaign_id: CampaignId,
     /// Campaign name as reported with the figures.
     pub campaign_name: String,
-    /// Spend in minor units.
-    pub spend_minor: i64,
-    /// Revenue of the configured purchase action type, in minor units.
-    pub revenue_minor: i64,
-    /// Impressions.
-    pub impressions: i64,
-    /// Clicks (all).
-    pub clicks: i64,
-    /// Purchases of the configured action type.
-    pub conversions: i64,
-    /// Meta's `ctr` field: clicks per 100 impressions (2.5 means 2.5%).
-    pub ctr_percent: f64,
+    /// The figures (revenue and purchases of the configured action type;
+    /// the CTR is Meta's `ctr` field).
+    pub figures: Performance,
     /// First day of the window, account time zone, `YYYY-MM-DD`.
     pub date_start: String,
     /// Last day of the window (inclusive).
     pub date_stop: String,
-}
-
-impl CampaignPerformance {
-    /// Return on ad spend: revenue / spend, 0 when nothing was spent.
-    pub fn roas(&self) -> f64 {
-        if self.spend_minor == 0 { 0.0 } else { self.revenue_minor as f64 / self.spend_minor as f64 }
-    }
 }
 
 /// The period an insights request covers, in the account's time zone.
@@ -299,26 +285,6 @@ mod tests {
         let paused = campaign(BudgetHolder::AdSets(vec![ad_set("1", 100, false)]));
         assert_eq!(paused.daily_budget_minor(), None);
         assert!(paused.split(500).is_empty());
-    }
-
-    #[test]
-    fn roas_is_zero_without_spend() {
-        let mut p = CampaignPerformance {
-            campaign_id: CampaignId::parse("1", "c").expect("valid id"),
-            campaign_name: String::new(),
-            spend_minor: 0,
-            revenue_minor: 100,
-            impressions: 0,
-            clicks: 0,
-            conversions: 0,
-            ctr_percent: 0.0,
-            date_start: String::new(),
-            date_stop: String::new(),
-        };
-        assert_eq!(p.roas(), 0.0);
-        p.spend_minor = 10_000;
-        p.revenue_minor = 45_000;
-        assert_eq!(p.roas(), 4.5);
     }
 
     proptest! {

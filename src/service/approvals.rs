@@ -5,7 +5,7 @@
 use chrono::{TimeDelta, Utc};
 
 use super::{AppState, executor};
-use crate::domain::action::{ActionRecord, ActionStatus};
+use crate::domain::action::{ActionRecord, ActionStatus, Verdict};
 use crate::error::{Error, Result};
 use crate::persistence::actions::{self, TransitionFields};
 use crate::persistence::history::{self, ActionFilter, Order};
@@ -13,18 +13,9 @@ use crate::persistence::history::{self, ActionFilter, Order};
 /// Pending actions expired per transaction.
 const EXPIRY_BATCH: u64 = 500;
 
-/// A person's verdict on a pending action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Approve and execute at once.
-    Approve,
-    /// Close without any change.
-    Reject,
-}
-
-/// A validated decision.
+/// A person's validated review of a pending action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Review {
     /// The pending action.
     pub action_id: i64,
     /// Approve or reject.
@@ -59,15 +50,15 @@ pub async fn list_pending(
 /// returns its final record; if the executor cannot run now (the platform is
 /// unreachable), the approval stands and the action is returned `approved`,
 /// for the next cycle to execute.
-pub async fn decide(state: &AppState, decision: Decision) -> Result<ActionRecord> {
-    let id = decision.action_id;
-    let to = match decision.verdict {
+pub async fn decide(state: &AppState, review: Review) -> Result<ActionRecord> {
+    let id = review.action_id;
+    let to = match review.verdict {
         Verdict::Approve => ActionStatus::Approved,
         Verdict::Reject => ActionStatus::Rejected,
     };
     let fields = TransitionFields {
-        decided_by: Some(decision.decided_by.clone()),
-        decision_comment: decision.comment.clone(),
+        decided_by: Some(review.decided_by.clone()),
+        decision_comment: review.comment.clone(),
         decided: true,
         ..Default::default()
     };
@@ -81,8 +72,8 @@ pub async fn decide(state: &AppState, decision: Decision) -> Result<ActionRecord
     };
     state.events.published();
     state.metrics.observe_actions(std::slice::from_ref(&decided));
-    tracing::info!(action_id = id, status = to.as_str(), decided_by = %decision.decided_by, "action decided");
-    if decision.verdict == Verdict::Reject {
+    tracing::info!(action_id = id, status = to.as_str(), decided_by = %review.decided_by, "action decided");
+    if review.verdict == Verdict::Reject {
         return Ok(decided);
     }
 

@@ -7,8 +7,9 @@ use chrono::{Days, NaiveDate, Utc};
 
 use super::{AppState, executor, marginal, platform_error};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction, RoasBelief};
-use crate::domain::decision::{Metrics, Outcome};
+use crate::domain::decision::Outcome;
 use crate::domain::ids::{AccountId, CampaignId};
+use crate::domain::performance::Performance;
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
 use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
@@ -192,7 +193,7 @@ pub async fn evaluate_account(
             daily_budget_minor: old_budget,
             is_active: campaign.is_active(),
             last_budget_change_at: last_changes.get(campaign.campaign_id.as_str()).copied(),
-            spent_today_minor: today_perf.map_or(0, |p| p.spend_minor),
+            spent_today_minor: today_perf.map_or(0, |p| p.figures.spend_minor),
             open_action: open.get(campaign.campaign_id.as_str()).copied(),
         };
         let proposal = strategy.proposals.get(&campaign.campaign_id);
@@ -286,47 +287,17 @@ fn non_empty(raw: &str, fallback: NaiveDate) -> String {
 
 /// The figures of `perf` over `window` as recorded on actions and snapshots.
 fn action_metrics(window: MetricsWindow, days: &WindowDays, perf: Option<&CampaignPerformance>) -> ActionMetrics {
-    let metrics = metrics_of(perf);
     ActionMetrics {
-        spend_minor: metrics.spend_minor,
-        revenue_minor: metrics.revenue_minor,
-        impressions: metrics.impressions,
-        clicks: metrics.clicks,
-        conversions: metrics.conversions,
-        roas: metrics.roas(),
-        ctr_percent: if metrics.ctr_percent.is_finite() { metrics.ctr_percent } else { 0.0 },
+        figures: metrics_of(perf),
         window: window.as_str().to_owned(),
         window_start: perf.map_or_else(|| days.since.to_string(), |p| non_empty(&p.date_start, days.since)),
         window_end: perf.map_or_else(|| days.until.to_string(), |p| non_empty(&p.date_stop, days.until)),
     }
 }
 
-fn metrics_of(perf: Option<&CampaignPerformance>) -> Metrics {
-    perf.map_or(
-        Metrics { spend_minor: 0, revenue_minor: 0, impressions: 0, clicks: 0, conversions: 0, ctr_percent: 0.0 },
-        |p| Metrics {
-            spend_minor: p.spend_minor,
-            revenue_minor: p.revenue_minor,
-            impressions: p.impressions,
-            clicks: p.clicks,
-            conversions: p.conversions,
-            ctr_percent: trusted_ctr(p),
-        },
-    )
-}
-
-/// Meta's `ctr` is input like any other: outside 0-100 (or not a number) it
-/// is replaced by clicks / impressions, so an absurd figure cannot trigger
-/// an aggressive scale-up.
-fn trusted_ctr(p: &CampaignPerformance) -> f64 {
-    if p.ctr_percent.is_finite() && (0.0..=100.0).contains(&p.ctr_percent) {
-        return p.ctr_percent;
-    }
-    if p.impressions > 0 && p.clicks >= 0 && p.clicks <= p.impressions {
-        p.clicks as f64 * 100.0 / p.impressions as f64
-    } else {
-        0.0
-    }
+/// The figures the decision sees: none read counts as nothing spent.
+fn metrics_of(perf: Option<&CampaignPerformance>) -> Performance {
+    perf.map_or_else(Performance::default, |p| p.figures.with_trusted_ctr())
 }
 
 fn budget_level(holder: &BudgetHolder) -> BudgetLevel {

@@ -15,6 +15,7 @@ use super::AppState;
 use crate::domain::action::ActionType;
 use crate::domain::decision::Proposal;
 use crate::domain::ids::CampaignId;
+use crate::domain::performance::Performance;
 use crate::domain::rule::{RuleSettings, ScalingRule, Strategy};
 use crate::domain::strategy::{
     Belief, CampaignHistory, DayExposure, LagCurve, LearnedLag, PlanInput, estimate_account, lag::LAG_HORIZON_HOURS,
@@ -22,7 +23,7 @@ use crate::domain::strategy::{
 };
 use crate::error::Result;
 use crate::persistence::lag_readings::DayTotals;
-use crate::persistence::snapshots::{self, DayReading};
+use crate::persistence::snapshots::{self, CampaignDayReading};
 use crate::platform::{CampaignPerformance, CampaignState, InsightsWindow};
 
 /// Days of history the estimator reads (four half-lives at the default).
@@ -53,30 +54,10 @@ pub(crate) struct MarginalPlan {
 
 /// One campaign's last stored reading of each past day, by `YYYY-MM-DD`
 /// (shared, not copied, by every cycle of the day).
-pub(crate) type CampaignDays = Arc<HashMap<String, DayReading>>;
+pub(crate) type CampaignDays = Arc<HashMap<String, CampaignDayReading>>;
 
 /// Per campaign, the last stored reading of each past day.
 pub(crate) type StoredDays = HashMap<String, CampaignDays>;
-
-/// The figures of one campaign-day as read at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Figures {
-    pub spend_minor: i64,
-    pub revenue_minor: i64,
-    pub conversions: i64,
-    pub impressions: i64,
-}
-
-impl From<&CampaignPerformance> for Figures {
-    fn from(p: &CampaignPerformance) -> Self {
-        Self {
-            spend_minor: p.spend_minor,
-            revenue_minor: p.revenue_minor,
-            conversions: p.conversions,
-            impressions: p.impressions,
-        }
-    }
-}
 
 /// One campaign under a marginal-ROAS rule, as the planner needs it.
 pub(crate) struct Member {
@@ -89,10 +70,10 @@ pub(crate) struct Member {
     /// The last stored reading of each earlier day, by `YYYY-MM-DD`.
     pub stored: CampaignDays,
     /// Today as read now.
-    pub today: Option<Figures>,
+    pub today: Option<Performance>,
     /// Past days as re-read and when (they replace the stored readings of
     /// the same days).
-    pub recent: HashMap<NaiveDate, (Figures, DateTime<Utc>)>,
+    pub recent: HashMap<NaiveDate, (Performance, DateTime<Utc>)>,
 }
 
 /// Plans each group of members under its rule (pure): the proposals and
@@ -188,7 +169,7 @@ pub(crate) async fn plan(
     // Past days as re-read, by campaign; the totals of the days read in this
     // cycle over the planned campaigns (the same campaigns as the cycle's
     // "today" snapshots) are the lag curve's learning data.
-    let mut by_day: HashMap<&str, HashMap<NaiveDate, (Figures, DateTime<Utc>)>> = HashMap::new();
+    let mut by_day: HashMap<&str, HashMap<NaiveDate, (Performance, DateTime<Utc>)>> = HashMap::new();
     let planned_ids: std::collections::HashSet<&str> = planned.iter().map(|(c, _)| c.campaign_id.as_str()).collect();
     let mut totals: std::collections::BTreeMap<NaiveDate, DayTotals> = std::collections::BTreeMap::new();
     let reads = recent.map(|r| [(&r.week[..], r.week_read_at), (&r.yesterday[..], now)]).unwrap_or_default();
@@ -198,7 +179,7 @@ pub(crate) async fn plan(
             if day >= today || row.date_stop != row.date_start || !planned_ids.contains(row.campaign_id.as_str()) {
                 continue;
             }
-            by_day.entry(row.campaign_id.as_str()).or_default().insert(day, (Figures::from(row), read_at));
+            by_day.entry(row.campaign_id.as_str()).or_default().insert(day, (row.figures, read_at));
             if read_at != now {
                 continue;
             }
@@ -209,9 +190,9 @@ pub(crate) async fn plan(
                 revenue_minor: 0,
                 conversions: 0,
             });
-            t.spend_minor = t.spend_minor.saturating_add(row.spend_minor);
-            t.revenue_minor = t.revenue_minor.saturating_add(row.revenue_minor);
-            t.conversions = t.conversions.saturating_add(row.conversions);
+            t.spend_minor = t.spend_minor.saturating_add(row.figures.spend_minor);
+            t.revenue_minor = t.revenue_minor.saturating_add(row.figures.revenue_minor);
+            t.conversions = t.conversions.saturating_add(row.figures.conversions);
         }
     }
     out.reported_days = totals.into_values().collect();
@@ -223,7 +204,7 @@ pub(crate) async fn plan(
         Some(kept) => kept,
         None => {
             let since = now - TimeDelta::days(HISTORY_DAYS as i64 + 1);
-            let mut by_campaign: HashMap<String, HashMap<String, DayReading>> = HashMap::new();
+            let mut by_campaign: HashMap<String, HashMap<String, CampaignDayReading>> = HashMap::new();
             let today_key = today.to_string();
             for r in snapshots::last_day_readings(&state.db, account, since).await? {
                 if r.day < today_key {
@@ -250,7 +231,7 @@ pub(crate) async fn plan(
             budget: campaign.daily_budget_minor().unwrap_or(0),
             active: campaign.is_active(),
             stored: by_campaign.get(campaign.campaign_id.as_str()).cloned().unwrap_or_default(),
-            today: today_rows.get(&campaign.campaign_id).map(Figures::from),
+            today: today_rows.get(&campaign.campaign_id).map(|p| p.figures),
             recent: by_day.remove(campaign.campaign_id.as_str()).unwrap_or_default(),
         });
     }
@@ -277,33 +258,16 @@ fn yesterday_from(
     last_24_hours
         .values()
         .map(|w| {
-            let t = today_rows.get(&w.campaign_id);
-            let less = |f: fn(&CampaignPerformance) -> i64| (f(w) - t.map_or(0, f)).max(0);
+            let today = today_rows.get(&w.campaign_id).map_or_else(Performance::default, |t| t.figures);
             CampaignPerformance {
                 campaign_id: w.campaign_id.clone(),
                 campaign_name: w.campaign_name.clone(),
-                spend_minor: less(|p| p.spend_minor),
-                revenue_minor: less(|p| p.revenue_minor),
-                impressions: less(|p| p.impressions),
-                clicks: less(|p| p.clicks),
-                conversions: less(|p| p.conversions),
-                ctr_percent: 0.0,
+                figures: w.figures.minus(&today),
                 date_start: day.clone(),
                 date_stop: day.clone(),
             }
         })
         .collect()
-}
-
-/// `window - today`, when both were read.
-pub(crate) fn minus(window: Option<Figures>, today: Option<Figures>) -> Option<Figures> {
-    let (w, t) = (window?, today?);
-    Some(Figures {
-        spend_minor: w.spend_minor - t.spend_minor,
-        revenue_minor: w.revenue_minor - t.revenue_minor,
-        conversions: w.conversions - t.conversions,
-        impressions: w.impressions - t.impressions,
-    })
 }
 
 /// Start of an account-local day in UTC (the earliest instant of that date).
@@ -347,11 +311,12 @@ fn history(lag: &LagCurve, calendar: &Calendar, now: DateTime<Utc>, m: &Member) 
             (0, Some(f), _) => Some((f, now, budget)),
             (1.., _, Some((f, read_at))) => Some((*f, *read_at, stored_budget)),
             _ => reading.map(|r| {
-                let f = Figures {
+                let f = Performance {
                     spend_minor: r.spend_minor,
                     revenue_minor: r.revenue_minor,
                     conversions: r.conversions,
                     impressions: r.impressions,
+                    ..Performance::default()
                 };
                 (f, r.taken_at, r.daily_budget_minor)
             }),

@@ -10,18 +10,19 @@ use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 
 use super::AppState;
 use super::engine::StepInputs;
-use super::marginal::{self, Figures, Member};
+use super::marginal::{self, Member};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, ActionType};
-use crate::domain::decision::{Decision, LimitKind, Metrics, Outcome, Proposal};
+use crate::domain::decision::{Decision, LimitKind, Outcome, Proposal};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
+use crate::domain::performance::Performance;
 use crate::domain::rule::{self, MetricsWindow, RuleSettings, ScalingRule, Strategy};
 use crate::domain::step::decide_proposed_step;
 use crate::domain::strategy::LagCurve;
 use crate::error::{Error, Result};
 use crate::persistence::replay::{self as store, StoredReading};
 use crate::persistence::rules;
-use crate::persistence::snapshots::DayReading;
+use crate::persistence::snapshots::CampaignDayReading;
 
 /// What every replay says about itself.
 pub const NOTICE: &str = "A replay shows the decisions the rules would have made on the recorded figures. \
@@ -285,11 +286,11 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
             }
             let budget = *t.budget.get_or_insert(today_row.daily_budget_minor);
             let step = StepInputs {
-                metrics: decision_metrics(&metrics),
+                metrics: metrics.figures,
                 daily_budget_minor: (budget > 0).then_some(budget),
                 is_active: today_row.status == "ACTIVE",
                 last_budget_change_at: t.last_change,
-                spent_today_minor: today_row.metrics.spend_minor,
+                spent_today_minor: today_row.metrics.figures.spend_minor,
                 open_action: None,
             };
             let decision =
@@ -388,17 +389,6 @@ fn same(recorded: &ActionRecord, decision: &Decision) -> bool {
         && outcome == decision.outcome
 }
 
-fn decision_metrics(m: &ActionMetrics) -> Metrics {
-    Metrics {
-        spend_minor: m.spend_minor,
-        revenue_minor: m.revenue_minor,
-        impressions: m.impressions,
-        clicks: m.clicks,
-        conversions: m.conversions,
-        ctr_percent: m.ctr_percent,
-    }
-}
-
 /// The figures of `window` at `today_row`'s moment, rebuilt from the
 /// cumulative "today" readings: a past day counts as its last reading.
 fn rebuild(
@@ -417,25 +407,8 @@ fn rebuild(
         MetricsWindow::Last7Days => ((1..=7).filter_map(back).collect(), false),
         MetricsWindow::Last14Days => ((1..=14).filter_map(back).collect(), false),
     };
-    let mut m = ActionMetrics {
-        spend_minor: 0,
-        revenue_minor: 0,
-        impressions: 0,
-        clicks: 0,
-        conversions: 0,
-        roas: 0.0,
-        ctr_percent: 0.0,
-        window: window.as_str().to_owned(),
-        window_start: String::new(),
-        window_end: String::new(),
-    };
-    let mut add = |r: &StoredReading| {
-        m.spend_minor += r.metrics.spend_minor;
-        m.revenue_minor += r.metrics.revenue_minor;
-        m.impressions += r.metrics.impressions;
-        m.clicks += r.metrics.clicks;
-        m.conversions += r.metrics.conversions;
-    };
+    let mut figures = Performance::default();
+    let mut add = |r: &StoredReading| figures = figures.plus(&r.metrics.figures);
     for day in &days {
         let key = day.to_string();
         let last = today.get(&(campaign, key.as_str())).and_then(|list| {
@@ -448,12 +421,13 @@ fn rebuild(
     if with_today {
         add(today_row);
     }
-    m.roas = if m.spend_minor > 0 { m.revenue_minor as f64 / m.spend_minor as f64 } else { 0.0 };
-    m.ctr_percent = if m.impressions > 0 { m.clicks as f64 * 100.0 / m.impressions as f64 } else { 0.0 };
     let first = days.last().copied().unwrap_or(date);
-    m.window_start = first.to_string();
-    m.window_end = if with_today { date.to_string() } else { days.first().copied().unwrap_or(date).to_string() };
-    Some(m)
+    Some(ActionMetrics {
+        figures,
+        window: window.as_str().to_owned(),
+        window_start: first.to_string(),
+        window_end: if with_today { date.to_string() } else { days.first().copied().unwrap_or(date).to_string() },
+    })
 }
 
 /// What stopped a decision that wanted a change.
@@ -588,13 +562,7 @@ fn marginal_plan(
         };
         let Ok(day) = NaiveDate::parse_from_str(&today_row.metrics.window_start, "%Y-%m-%d") else { continue };
         local_today = Some(day);
-        let figures = |m: &crate::domain::action::ActionMetrics| Figures {
-            spend_minor: m.spend_minor,
-            revenue_minor: m.revenue_minor,
-            conversions: m.conversions,
-            impressions: m.impressions,
-        };
-        let now_today = Some(figures(&today_row.metrics));
+        let now_today = Some(today_row.metrics.figures);
         let window = rows.iter().find(|r| r.metrics.window == MetricsWindow::Last24Hours.as_str());
         let mut stored = HashMap::new();
         for back in 1..=28 {
@@ -604,10 +572,10 @@ fn marginal_plan(
                 .get(&(*campaign, key.as_str()))
                 .and_then(|list| list.iter().filter(|r| r.taken_at < now).max_by_key(|r| (r.taken_at, r.id)));
             if let Some(r) = last {
-                let f = figures(&r.metrics);
+                let f = r.metrics.figures;
                 stored.insert(
                     key.clone(),
-                    DayReading {
+                    CampaignDayReading {
                         campaign_id: (*campaign).to_owned(),
                         day: d.to_string(),
                         taken_at: r.taken_at,
@@ -631,7 +599,9 @@ fn marginal_plan(
             active: today_row.status == "ACTIVE" && !t.is_some_and(|t| t.paused),
             stored: std::sync::Arc::new(stored),
             today: now_today,
-            recent: marginal::minus(window.map(|w| figures(&w.metrics)), now_today)
+            recent: window
+                .zip(now_today)
+                .map(|(w, today)| w.metrics.figures.minus(&today))
                 .and_then(|f| Some((day.checked_sub_days(Days::new(1))?, (f, now))))
                 .into_iter()
                 .collect(),

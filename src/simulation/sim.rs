@@ -14,7 +14,8 @@ use super::learning::Learning;
 use super::market::Market;
 use super::rng::{Stream, normal_quantile, poisson, uniform};
 use crate::domain::action::{ActionStatus, ActionType};
-use crate::domain::decision::{Decision, Metrics, Outcome, check_account_cap};
+use crate::domain::decision::{Decision, Outcome, check_account_cap};
+use crate::domain::performance::Performance;
 use crate::domain::rule::{MetricsWindow, RuleSettings};
 use crate::domain::step::{StepInputs, decide_proposed_step, decide_step};
 use crate::domain::strategy::lag_learn::DayReading;
@@ -392,7 +393,7 @@ fn settle_approvals(states: &mut [State], rule: &RuleSettings, t: usize, now: Da
 
 /// The rule's window as the platform shows it at the top of hour `day`/now:
 /// today so far plus whole earlier days, revenue only as reported.
-fn window_metrics(st: &State, window: MetricsWindow, day: usize) -> Metrics {
+fn window_metrics(st: &State, window: MetricsWindow, day: usize) -> Performance {
     let days = match window {
         MetricsWindow::Today => day..day + 1,
         MetricsWindow::Yesterday => day.saturating_sub(1)..day,
@@ -403,7 +404,7 @@ fn window_metrics(st: &State, window: MetricsWindow, day: usize) -> Metrics {
     };
     let sum = |v: &[i64]| v[days.clone()].iter().sum::<i64>();
     let (impressions, clicks) = (sum(&st.impressions), sum(&st.clicks));
-    Metrics {
+    Performance {
         spend_minor: sum(&st.spend),
         revenue_minor: sum(&st.revenue_seen),
         impressions,

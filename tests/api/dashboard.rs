@@ -22,7 +22,7 @@ struct Row {
     status: ActionStatus,
     requires_approval: bool,
     budgets: (i64, i64),
-    spend_revenue_roas: (i64, i64, f64),
+    spend_revenue: (i64, i64),
     days_ago: f64,
     response_seconds: Option<i64>,
 }
@@ -36,7 +36,7 @@ fn row(
     status: ActionStatus,
     requires_approval: bool,
     budgets: (i64, i64),
-    spend_revenue_roas: (i64, i64, f64),
+    spend_revenue: (i64, i64),
     days_ago: f64,
     response_seconds: Option<i64>,
 ) -> Row {
@@ -47,7 +47,7 @@ fn row(
         status,
         requires_approval,
         budgets,
-        spend_revenue_roas,
+        spend_revenue,
         days_ago,
         response_seconds,
     }
@@ -58,7 +58,7 @@ fn fixture() -> Vec<Row> {
     use ActionType as T;
     vec![
         // act_1, USD
-        row("act_1", "USD", T::ScaleUp, S::Executed, false, (10_000, 12_000), (5_000, 20_000, 4.0), 5.0, Some(60)),
+        row("act_1", "USD", T::ScaleUp, S::Executed, false, (10_000, 12_000), (5_000, 20_000), 5.0, Some(60)),
         row(
             "act_1",
             "USD",
@@ -66,20 +66,20 @@ fn fixture() -> Vec<Row> {
             S::Executed,
             true,
             (20_000, 30_000),
-            (10_000, 45_000, 4.5),
+            (10_000, 45_000),
             1.0,
             Some(300),
         ),
-        row("act_1", "USD", T::Pause, S::Executed, false, (15_000, 0), (15_000, 12_000, 0.8), 6.0, Some(120)),
-        row("act_1", "USD", T::ScaleDown, S::PendingApproval, true, (50_000, 35_000), (8_000, 9_600, 1.2), 0.1, None),
-        row("act_1", "USD", T::Maintain, S::Skipped, false, (10_000, 10_000), (0, 0, 0.0), 2.0, None),
-        row("act_1", "USD", T::ScaleDown, S::Failed, false, (10_000, 7_000), (4_000, 2_000, 0.5), 1.0, None),
+        row("act_1", "USD", T::Pause, S::Executed, false, (15_000, 0), (15_000, 12_000), 6.0, Some(120)),
+        row("act_1", "USD", T::ScaleDown, S::PendingApproval, true, (50_000, 35_000), (8_000, 9_600), 0.1, None),
+        row("act_1", "USD", T::Maintain, S::Skipped, false, (10_000, 10_000), (0, 0), 2.0, None),
+        row("act_1", "USD", T::ScaleDown, S::Failed, false, (10_000, 7_000), (4_000, 2_000), 1.0, None),
         // Outside the 7-day period.
-        row("act_1", "USD", T::ScaleUp, S::Executed, false, (10_000, 90_000), (1_000, 9_000, 9.0), 10.0, Some(5)),
+        row("act_1", "USD", T::ScaleUp, S::Executed, false, (10_000, 90_000), (1_000, 9_000), 10.0, Some(5)),
         // act_2, EUR
-        row("act_2", "EUR", T::ScaleDown, S::Executed, false, (40_000, 28_000), (9_000, 11_700, 1.3), 3.0, Some(30)),
-        row("act_2", "EUR", T::ScaleUp, S::Rejected, true, (10_000, 12_000), (1_000, 3_100, 3.1), 4.0, None),
-        row("act_2", "EUR", T::Pause, S::Executed, false, (5_000, 0), (2_000, 1_000, 0.5), 1.0, Some(90)),
+        row("act_2", "EUR", T::ScaleDown, S::Executed, false, (40_000, 28_000), (9_000, 11_700), 3.0, Some(30)),
+        row("act_2", "EUR", T::ScaleUp, S::Rejected, true, (10_000, 12_000), (1_000, 3_100), 4.0, None),
+        row("act_2", "EUR", T::Pause, S::Executed, false, (5_000, 0), (2_000, 1_000), 1.0, Some(90)),
     ]
 }
 
@@ -92,7 +92,7 @@ async fn record_fixture(app: &TestApp) {
             a.currency = r.currency.into();
             a.requires_approval = r.requires_approval;
             (a.old_budget_minor, a.new_budget_minor) = r.budgets;
-            (a.metrics.spend_minor, a.metrics.revenue_minor, a.metrics.roas) = r.spend_revenue_roas;
+            (a.metrics.figures.spend_minor, a.metrics.figures.revenue_minor) = r.spend_revenue;
             a
         })
         .collect();
@@ -312,9 +312,9 @@ async fn record_history(app: &TestApp, now: DateTime<Utc>) -> Vec<i64> {
         a.currency = if account == "act_2" { "EUR".into() } else { "USD".into() };
         a.requires_approval = status == S::PendingApproval || i % 4 == 0;
         a.old_budget_minor = 10_000 + (i as i64 * 137) % 9_000;
-        a.metrics.spend_minor = if i % 7 == 0 { 0 } else { 1_000 + (i as i64 * 53) % 4_000 };
-        a.metrics.roas = (i % 11) as f64 * 0.31;
-        a.metrics.revenue_minor = (a.metrics.spend_minor as f64 * a.metrics.roas) as i64;
+        a.metrics.figures.spend_minor = if i % 7 == 0 { 0 } else { 1_000 + (i as i64 * 53) % 4_000 };
+        let roas = (i % 11) as f64 * 0.31;
+        a.metrics.figures.revenue_minor = (a.metrics.figures.spend_minor as f64 * roas) as i64;
         actions.push(a);
     }
     let stored = record_actions(&app.state, &actions).await;

@@ -224,6 +224,7 @@ pub fn sample_action(
     status: autoscaler::domain::action::ActionStatus,
 ) -> autoscaler::domain::action::NewAction {
     use autoscaler::domain::action::{ActionMetrics, ActionType, BudgetLevel, NewAction};
+    use autoscaler::domain::performance::Performance;
     let old = 10_000;
     let new = match action_type {
         ActionType::ScaleUpAggressive => 15_000,
@@ -245,13 +246,14 @@ pub fn sample_action(
         old_budget_minor: old,
         new_budget_minor: new,
         metrics: ActionMetrics {
-            spend_minor: 5_000,
-            revenue_minor: 17_500,
-            impressions: 20_000,
-            clicks: 500,
-            conversions: 25,
-            roas: 3.5,
-            ctr_percent: 2.5,
+            figures: Performance {
+                spend_minor: 5_000,
+                revenue_minor: 17_500,
+                impressions: 20_000,
+                clicks: 500,
+                conversions: 25,
+                ctr_percent: 2.5,
+            },
             window: "last_24_hours".into(),
             window_start: "2026-11-24".into(),
             window_end: "2026-11-25".into(),

@@ -174,12 +174,18 @@ async fn absurdities(app: &TestApp, sandbox: &Sandbox, scenario: &str) -> Vec<St
             && (a.new_budget_minor == a.old_budget_minor
                 || a.new_budget_minor == 0
                 || (MIN_BUDGET..=MAX_BUDGET).contains(&a.new_budget_minor));
-        let finite = m.roas.is_finite() && m.ctr_percent.is_finite();
-        let figures = [m.spend_minor, m.revenue_minor, m.impressions, m.clicks, m.conversions]
-            .iter()
-            .all(|v| (0..=MAX_AMOUNT_MINOR).contains(v))
-            && m.roas >= 0.0
-            && (0.0..=100.0).contains(&m.ctr_percent);
+        let finite = m.figures.roas().is_finite() && m.figures.ctr_percent.is_finite();
+        let figures = [
+            m.figures.spend_minor,
+            m.figures.revenue_minor,
+            m.figures.impressions,
+            m.figures.clicks,
+            m.figures.conversions,
+        ]
+        .iter()
+        .all(|v| (0..=MAX_AMOUNT_MINOR).contains(v))
+            && m.figures.roas() >= 0.0
+            && (0.0..=100.0).contains(&m.figures.ctr_percent);
         // A refusal keeps Meta's figures as evidence, with the reason, and
         // changes nothing; anything else must rest on plausible figures.
         let refusal = a.action_type == ActionType::InsufficientData

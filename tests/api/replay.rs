@@ -1,6 +1,7 @@
 //! ReplayRules: the live engine's decisions replayed on its own stored
 //! readings, read-only, with cooldowns and limits visible.
 use autoscaler::domain::action::ActionMetrics;
+use autoscaler::domain::performance::Performance;
 use autoscaler::pb::{
     self, ActionType, EvaluateCampaignsRequest, ReplayApprovalMode, ReplayRulesRequest, ReplayStop, ScalingRule,
 };
@@ -159,13 +160,14 @@ async fn store_history(app: &TestApp, start: DateTime<Utc>, hours: i64, campaign
                     taken_at,
                     currency: "USD".into(),
                     metrics: ActionMetrics {
-                        spend_minor: spend,
-                        revenue_minor: revenue,
-                        impressions: 50_000,
-                        clicks: 1_000,
-                        conversions: 10,
-                        roas: revenue as f64 / spend as f64,
-                        ctr_percent: 2.0,
+                        figures: Performance {
+                            spend_minor: spend,
+                            revenue_minor: revenue,
+                            impressions: 50_000,
+                            clicks: 1_000,
+                            conversions: 10,
+                            ctr_percent: 2.0,
+                        },
                         window: window.into(),
                         window_start: taken_at.date_naive().to_string(),
                         window_end: taken_at.date_naive().to_string(),

@@ -4,6 +4,7 @@
 //! cycle.
 use autoscaler::config::Settings;
 use autoscaler::domain::action::ActionMetrics;
+use autoscaler::domain::performance::Performance;
 use autoscaler::domain::time_profile::day_hours;
 use autoscaler::pb;
 use autoscaler::persistence::snapshots::{self, NewSnapshot};
@@ -121,13 +122,14 @@ fn snapshot(
         taken_at,
         currency: "USD".into(),
         metrics: ActionMetrics {
-            spend_minor: spend,
-            revenue_minor: revenue,
-            impressions: spend,
-            clicks,
-            conversions: revenue / 5_000,
-            roas: if spend > 0 { revenue as f64 / spend as f64 } else { 0.0 },
-            ctr_percent: 0.0,
+            figures: Performance {
+                spend_minor: spend,
+                revenue_minor: revenue,
+                impressions: spend,
+                clicks,
+                conversions: revenue / 5_000,
+                ctr_percent: 0.0,
+            },
             window: "today".into(),
             window_start: day.to_string(),
             window_end: day.to_string(),
@@ -279,7 +281,7 @@ async fn revised_and_missing_figures_are_clamped_skipped_and_recorded() {
             })
             .collect();
         // Meta revised the spend down in the reading after hour 3 (400 -> 250),
-        rows[3].metrics.spend_minor = 250;
+        rows[3].metrics.figures.spend_minor = 250;
         // and the cycle missed the reading after hour 10 (hours 10 and 11 unmeasurable).
         rows.remove(10);
         insert(&app, &rows).await;
@@ -626,8 +628,14 @@ async fn the_cycles_snapshots_of_the_sandbox_market_recover_its_roas_peaks() {
                 sandbox.set_now(taken_at);
                 let today = InsightsWindow::Preset("today".into());
                 for p in app.state.platform.insights(&account, &today).await.expect("today's insights") {
-                    let mut s =
-                        snapshot(p.campaign_id.as_str(), taken_at, day, p.spend_minor, p.revenue_minor, p.clicks);
+                    let mut s = snapshot(
+                        p.campaign_id.as_str(),
+                        taken_at,
+                        day,
+                        p.figures.spend_minor,
+                        p.figures.revenue_minor,
+                        p.figures.clicks,
+                    );
                     s.account_id = account.to_string();
                     rows.push(s);
                 }

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::domain::action::ActionType;
-use crate::domain::decision::{Metrics, Outcome};
+use crate::domain::decision::Outcome;
+use crate::domain::performance::Performance;
 use crate::domain::rule::{MarginalSettings, RuleSettings, Strategy};
 use crate::domain::step::{StepInputs, decide_proposed_step};
 
@@ -356,7 +357,7 @@ fn now() -> DateTime<Utc> {
 
 fn step_for(budget: i64) -> StepInputs {
     StepInputs {
-        metrics: Metrics::default(),
+        metrics: Performance::default(),
         daily_budget_minor: Some(budget),
         is_active: true,
         last_budget_change_at: None,

@@ -11,6 +11,7 @@ use super::decimal::{major_to_minor, parse_count};
 use super::error::PlatformError;
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::minor_unit_offset;
+use crate::domain::performance::Performance;
 use crate::platform::types::{AccountInfo, AdSetBudget, BudgetHolder, CampaignPerformance, CampaignState, ObjectState};
 
 /// Fields asked of an ad account.
@@ -269,17 +270,19 @@ pub(super) fn performance(
         }
     };
     Ok(CampaignPerformance {
-        spend_minor: field("spend", row.spend.as_deref(), offset)?,
-        revenue_minor: field("action_values", action_value(row.action_values.as_deref(), purchase_type), offset)?,
-        impressions: field("impressions", row.impressions.as_deref(), 1)?,
-        clicks: field("clicks", row.clicks.as_deref(), 1)?,
-        conversions: field("actions", action_value(row.actions.as_deref(), purchase_type), 1)?,
-        ctr_percent: row
-            .ctr
-            .as_deref()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|c| c.is_finite())
-            .unwrap_or(0.0),
+        figures: Performance {
+            spend_minor: field("spend", row.spend.as_deref(), offset)?,
+            revenue_minor: field("action_values", action_value(row.action_values.as_deref(), purchase_type), offset)?,
+            impressions: field("impressions", row.impressions.as_deref(), 1)?,
+            clicks: field("clicks", row.clicks.as_deref(), 1)?,
+            conversions: field("actions", action_value(row.actions.as_deref(), purchase_type), 1)?,
+            ctr_percent: row
+                .ctr
+                .as_deref()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|c| c.is_finite())
+                .unwrap_or(0.0),
+        },
         campaign_name: row.campaign_name.unwrap_or_default(),
         date_start: row.date_start.unwrap_or_default(),
         date_stop: row.date_stop.unwrap_or_default(),
@@ -322,8 +325,8 @@ mod tests {
             "date_start": "2026-06-01", "date_stop": "2026-06-07"
         });
         let p = performance(insights(row), "omni_purchase", 100).expect("parses");
-        assert_eq!((p.spend_minor, p.revenue_minor, p.conversions), (10_050, 150_050, 12));
-        assert_eq!((p.impressions, p.clicks, p.ctr_percent), (10_000, 250, 2.5));
+        assert_eq!((p.figures.spend_minor, p.figures.revenue_minor, p.figures.conversions), (10_050, 150_050, 12));
+        assert_eq!((p.figures.impressions, p.figures.clicks, p.figures.ctr_percent), (10_000, 250, 2.5));
         assert_eq!((p.date_start.as_str(), p.date_stop.as_str()), ("2026-06-01", "2026-06-07"));
     }
 
@@ -332,14 +335,20 @@ mod tests {
         let row = json!({"campaign_id": "9", "account_currency": "JPY", "spend": "1500"});
         let p = performance(insights(row), "omni_purchase", 100).expect("parses");
         assert_eq!(
-            (p.spend_minor, p.revenue_minor, p.impressions, p.conversions, p.ctr_percent),
+            (
+                p.figures.spend_minor,
+                p.figures.revenue_minor,
+                p.figures.impressions,
+                p.figures.conversions,
+                p.figures.ctr_percent
+            ),
             (1_500, 0, 0, 0, 0.0)
         );
         assert!(performance(insights(json!({"campaign_id": "9", "spend": "1,5"})), "omni_purchase", 100).is_err());
         let numeric = insights(json!({"campaign_id": "9", "spend": 12.5, "impressions": 10, "ctr": null,
             "action_values": [{"action_type": "omni_purchase", "value": 1225}]}));
         let p = performance(numeric, "omni_purchase", 100).expect("numbers parse too");
-        assert_eq!((p.spend_minor, p.revenue_minor, p.impressions), (1_250, 122_500, 10));
+        assert_eq!((p.figures.spend_minor, p.figures.revenue_minor, p.figures.impressions), (1_250, 122_500, 10));
     }
 
     #[test]
