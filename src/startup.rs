@@ -246,7 +246,7 @@ impl Application {
         server
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
             .layer(crate::grpc::metrics_layer::GrpcMetricsLayer::new(state.metrics.clone()))
-            .layer(crate::grpc::limits::ResponseStatusLayer)
+            .layer(tower::util::MapResponseLayer::new(crate::grpc::limits::fix_response_status))
             .layer(crate::grpc::limits::RequestTimeoutLayer::new(self.limits.request_timeout))
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -440,7 +440,8 @@ fn multiplier_of(rule: &RuleSettings, action: ActionType) -> f64 {
 }
 
 /// The budget-change path: cooldown, clamp, cap, approval; `scaled` is the
-/// budget the table's multiplier (or a strategy) asks for.
+/// budget the table's multiplier (or a strategy) asks for. Each step either
+/// passes the new budget on or says why the change is held.
 fn scale(
     rule: &RuleSettings,
     campaign: &CampaignInputs,
@@ -448,36 +449,59 @@ fn scale(
     mut draft: Draft,
     scaled: i64,
 ) -> Decision {
-    let old = draft.old;
-    let money = |v| format_minor(v, &rule.currency);
-    let increase = draft.action != ActionType::ScaleDown;
-    if old == 0 {
+    if draft.old == 0 {
         // No campaign-level budget to scale (the budget may live elsewhere);
         // clamping 0 up to the minimum would invent one.
         return draft.hold(Some("current budget is 0; nothing to scale"));
     }
-    // Without a cooldown an hourly cycle compounds (+20% an hour is x79 a day).
-    if let Some(last) = campaign.last_budget_change_at
-        && cooldown_remaining(rule.cooldown, Some(last), account.now).is_some()
-    {
-        let elapsed = account.now.signed_duration_since(last);
-        let why = if elapsed < TimeDelta::zero() {
-            format!("last budget change is recorded in the future, cooldown {}", fmt_span(rule.cooldown))
-        } else {
-            format!("last budget change {} ago, cooldown {}", fmt_hours_minutes(elapsed), fmt_span(rule.cooldown))
-        };
+    if let Some(why) = cooldown_hold(rule, campaign, account) {
         return draft.hold(Some(&why));
     }
+    let new = match clamp(rule, &mut draft, scaled) {
+        Ok(new) => new,
+        Err(why) => return draft.hold(Some(&why)),
+    };
+    // Only increases can break the account-wide cap. Decreases (and pauses)
+    // only lower the sum of active budgets, so they never need it, and an
+    // unreadable total must not stop them from cutting spend.
+    let new = if draft.action == ActionType::ScaleDown {
+        new
+    } else {
+        match fit_account_cap(rule, account, &mut draft, new) {
+            Ok(new) => new,
+            Err(why) => return draft.hold(Some(&why)),
+        }
+    };
+    route_approval(rule, draft, new)
+}
 
-    let (min, max) = (rule.min_daily_budget_minor, rule.max_daily_budget_minor);
-    // A clamp may shorten a change but never reverse it.
+/// Why the cooldown holds a change, if it does: without one an hourly cycle
+/// compounds (+20% an hour is x79 a day).
+fn cooldown_hold(rule: &RuleSettings, campaign: &CampaignInputs, account: &AccountContext) -> Option<String> {
+    let last = campaign.last_budget_change_at?;
+    cooldown_remaining(rule.cooldown, Some(last), account.now)?;
+    let elapsed = account.now.signed_duration_since(last);
+    Some(if elapsed < TimeDelta::zero() {
+        format!("last budget change is recorded in the future, cooldown {}", fmt_span(rule.cooldown))
+    } else {
+        format!("last budget change {} ago, cooldown {}", fmt_hours_minutes(elapsed), fmt_span(rule.cooldown))
+    })
+}
+
+/// `scaled` clamped to the rule's min and max daily budget. A clamp may
+/// shorten a change but never reverse it: a change that clamps to nothing
+/// is held.
+fn clamp(rule: &RuleSettings, draft: &mut Draft, scaled: i64) -> Result<i64, String> {
+    let (old, min, max) = (draft.old, rule.min_daily_budget_minor, rule.max_daily_budget_minor);
+    let money = |v| format_minor(v, &rule.currency);
+    let increase = draft.action != ActionType::ScaleDown;
     if increase && old >= max {
         draft.limit(LimitKind::MaxDailyBudget, max, scaled, old);
-        return draft.hold(Some(&format!("budget already at max daily budget {}", money(max))));
+        return Err(format!("budget already at max daily budget {}", money(max)));
     }
     if !increase && old <= min {
         draft.limit(LimitKind::MinDailyBudget, min, scaled, old);
-        return draft.hold(Some(&format!("budget already at min daily budget {}", money(min))));
+        return Err(format!("budget already at min daily budget {}", money(min)));
     }
     let mut new = scaled;
     if new > max {
@@ -491,51 +515,57 @@ fn scale(
         new = min;
     }
     if (increase && new <= old) || (!increase && new >= old) {
-        return draft.hold(Some("the change rounds to nothing"));
+        return Err("the change rounds to nothing".into());
     }
+    Ok(new)
+}
 
-    // Only increases can break the account-wide cap. Decreases (and pauses)
-    // only lower the sum of active budgets, so they never need it, and an
-    // unreadable total must not stop them from cutting spend.
-    if increase {
-        let cap = rule.max_daily_spend_limit_minor;
-        match check_account_cap(cap, account.active_budget_total_minor, old, new) {
-            Ok(()) => {}
-            Err(CapViolation::Exceeds { headroom_minor, total_minor, .. }) if headroom_minor > 0 => {
-                // headroom < new - old here, so old + headroom cannot overflow.
-                let fitted = old.saturating_add(headroom_minor);
-                if fitted < min {
-                    draft.limit(LimitKind::AccountSpendCap, cap, new, old);
-                    let why = format!(
-                        "account daily spend limit {} leaves room only for {}, below min daily budget {}",
-                        money(cap),
-                        money(fitted),
-                        money(min)
-                    );
-                    return draft.hold(Some(&why));
-                }
-                draft.limit(LimitKind::AccountSpendCap, cap, new, fitted);
-                draft.note(&format!(
-                    "reduced to fit account daily spend limit {} (active budgets now {})",
+/// An increase to `new` fitted under the account-wide cap: shortened to the
+/// headroom left, or held when there is none (or too little to stay above
+/// the min daily budget), or when the total cannot be read (fail closed).
+fn fit_account_cap(rule: &RuleSettings, account: &AccountContext, draft: &mut Draft, new: i64) -> Result<i64, String> {
+    let (old, min, cap) = (draft.old, rule.min_daily_budget_minor, rule.max_daily_spend_limit_minor);
+    let money = |v| format_minor(v, &rule.currency);
+    match check_account_cap(cap, account.active_budget_total_minor, old, new) {
+        Ok(()) => Ok(new),
+        Err(CapViolation::Exceeds { headroom_minor, total_minor, .. }) if headroom_minor > 0 => {
+            // headroom < new - old here, so old + headroom cannot overflow.
+            let fitted = old.saturating_add(headroom_minor);
+            if fitted < min {
+                draft.limit(LimitKind::AccountSpendCap, cap, new, old);
+                return Err(format!(
+                    "account daily spend limit {} leaves room only for {}, below min daily budget {}",
                     money(cap),
-                    money(total_minor)
+                    money(fitted),
+                    money(min)
                 ));
-                new = fitted;
             }
-            Err(violation) => {
-                if matches!(violation, CapViolation::Exceeds { .. }) {
-                    draft.limit(LimitKind::AccountSpendCap, cap, new, old);
-                }
-                return draft.hold(Some(&violation.describe(&rule.currency)));
+            draft.limit(LimitKind::AccountSpendCap, cap, new, fitted);
+            draft.note(&format!(
+                "reduced to fit account daily spend limit {} (active budgets now {})",
+                money(cap),
+                money(total_minor)
+            ));
+            Ok(fitted)
+        }
+        Err(violation) => {
+            if matches!(violation, CapViolation::Exceeds { .. }) {
+                draft.limit(LimitKind::AccountSpendCap, cap, new, old);
             }
+            Err(violation.describe(&rule.currency))
         }
     }
+}
 
-    // Only increases wait for a human: a decrease only lowers spend, and
-    // holding it would keep an underperformer spending.
+/// Executes the change or queues it for a person. Only increases wait for a
+/// human: a decrease only lowers spend, and holding it would keep an
+/// underperformer spending.
+fn route_approval(rule: &RuleSettings, mut draft: Draft, new: i64) -> Decision {
+    let old = draft.old;
     if !requires_approval(rule, old, new) {
         return draft.finish(new, Outcome::Execute);
     }
+    let money = |v| format_minor(v, &rule.currency);
     let mut why = Vec::new();
     if new > rule.require_approval_threshold_minor {
         why.push(format!(

@@ -46,46 +46,12 @@ pub const MAX_STATUS_DETAILS_BYTES: usize = 8 * 1024;
 
 /// Fixes up the status of every response: the codes of requests that could
 /// not be decoded or were too large (see [`recode_request_errors`]), then
-/// oversized status headers shortened (see [`bound_status_headers`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ResponseStatusLayer;
-
-impl<S> tower::Layer<S> for ResponseStatusLayer {
-    type Service = ResponseStatus<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        ResponseStatus { inner }
-    }
-}
-
-/// The service of [`ResponseStatusLayer`].
-#[derive(Debug, Clone)]
-pub struct ResponseStatus<S> {
-    inner: S,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for ResponseStatus<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let future = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = future.await?;
-            recode_request_errors(response.headers_mut());
-            bound_status_headers(response.headers_mut());
-            Ok(response)
-        })
-    }
+/// oversized status headers shortened (see [`bound_status_headers`]). Wrap
+/// the server in `tower::util::MapResponseLayer::new(fix_response_status)`.
+pub fn fix_response_status<R>(mut response: http::Response<R>) -> http::Response<R> {
+    recode_request_errors(response.headers_mut());
+    bound_status_headers(response.headers_mut());
+    response
 }
 
 /// Shortens `grpc-message` and drops huge `grpc-status-details-bin`.

@@ -124,14 +124,9 @@ fn push_values(values: &mut Vec<Value>, a: &NewAction, now: DateTime<Utc>) {
         Value::from(a.budget_level.as_str()),
         Value::from(a.old_budget_minor),
         Value::from(a.new_budget_minor),
-        Value::from(a.metrics.figures.spend_minor),
-        Value::from(a.metrics.figures.revenue_minor),
-        Value::from(a.metrics.figures.impressions),
-        Value::from(a.metrics.figures.clicks),
-        Value::from(a.metrics.figures.conversions),
-        // Stored figures must be finite on every backend.
-        Value::from(finite(a.metrics.figures.roas())),
-        Value::from(finite(a.metrics.figures.ctr_percent)),
+    ]);
+    values.extend(super::figure_values(&a.metrics.figures));
+    values.extend([
         Value::from(a.metrics.window.as_str()),
         Value::from(a.metrics.window_start.as_str()),
         Value::from(a.metrics.window_end.as_str()),
@@ -139,11 +134,11 @@ fn push_values(values: &mut Vec<Value>, a: &NewAction, now: DateTime<Utc>) {
         Value::from(a.requires_approval),
         Value::from(now),
         Value::from(now),
-        Value::from(belief.map(|b| finite(b.roas))),
-        Value::from(belief.map(|b| finite(b.low))),
-        Value::from(belief.map(|b| finite(b.high))),
-        Value::from(belief.map(|b| finite(b.credible_level))),
-        Value::from(belief.map(|b| finite(b.unreported_share))),
+        Value::from(belief.map(|b| super::finite(b.roas))),
+        Value::from(belief.map(|b| super::finite(b.low))),
+        Value::from(belief.map(|b| super::finite(b.high))),
+        Value::from(belief.map(|b| super::finite(b.credible_level))),
+        Value::from(belief.map(|b| super::finite(b.unreported_share))),
     ]);
 }
 
@@ -151,14 +146,14 @@ fn push_values(values: &mut Vec<Value>, a: &NewAction, now: DateTime<Utc>) {
 /// figures as stored, nothing decided or executed yet.
 fn as_recorded(id: i64, a: &NewAction, now: DateTime<Utc>) -> ActionRecord {
     let mut action = a.clone();
-    action.metrics.figures.ctr_percent = finite(action.metrics.figures.ctr_percent);
+    action.metrics.figures.ctr_percent = super::finite(action.metrics.figures.ctr_percent);
     if let Some(b) = action.belief.as_mut() {
         *b = RoasBelief {
-            roas: finite(b.roas),
-            low: finite(b.low),
-            high: finite(b.high),
-            credible_level: finite(b.credible_level),
-            unreported_share: finite(b.unreported_share),
+            roas: super::finite(b.roas),
+            low: super::finite(b.low),
+            high: super::finite(b.high),
+            credible_level: super::finite(b.credible_level),
+            unreported_share: super::finite(b.unreported_share),
         };
     }
     ActionRecord {
@@ -174,10 +169,6 @@ fn as_recorded(id: i64, a: &NewAction, now: DateTime<Utc>) -> ActionRecord {
         resolution: None,
         action,
     }
-}
-
-fn finite(x: f64) -> f64 {
-    if x.is_finite() { x } else { 0.0 }
 }
 
 /// Serialises writers of the event log on PostgreSQL until commit, so event

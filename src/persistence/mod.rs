@@ -96,6 +96,27 @@ pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// The stored columns of a campaign's figures, in the order both the
+/// actions and the snapshots tables keep them: spend, revenue, impressions,
+/// clicks, conversions, ROAS, CTR.
+fn figure_values(f: &crate::domain::performance::Performance) -> [sea_orm::Value; 7] {
+    use sea_orm::Value;
+    [
+        Value::from(f.spend_minor),
+        Value::from(f.revenue_minor),
+        Value::from(f.impressions),
+        Value::from(f.clicks),
+        Value::from(f.conversions),
+        Value::from(finite(f.roas())),
+        Value::from(finite(f.ctr_percent)),
+    ]
+}
+
+/// Stored figures must be finite on every backend.
+fn finite(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
 /// The figures behind an action or a snapshot, read from its stored row: both
 /// tables keep them in columns of the same names (the stored `roas` is
 /// revenue / spend of the same figures, so it is not read back).

@@ -56,7 +56,6 @@ const INSERT: MultiRowInsert = MultiRowInsert {
 
 /// Inserts snapshots in prepared multi-row statements.
 pub async fn insert_many(db: &impl ConnectionTrait, snapshots: &[NewSnapshot]) -> Result<()> {
-    let finite = |x: f64| if x.is_finite() { x } else { 0.0 };
     let backend = db.get_database_backend();
     for chunk in snapshots.chunks(INSERT.chunk_rows()) {
         let mut values = Vec::with_capacity(chunk.len() * INSERT.columns.len());
@@ -70,16 +69,9 @@ pub async fn insert_many(db: &impl ConnectionTrait, snapshots: &[NewSnapshot]) -
                 Value::from(s.metrics.window.as_str()),
                 Value::from(s.metrics.window_start.as_str()),
                 Value::from(s.metrics.window_end.as_str()),
-                Value::from(s.metrics.figures.spend_minor),
-                Value::from(s.metrics.figures.revenue_minor),
-                Value::from(s.metrics.figures.impressions),
-                Value::from(s.metrics.figures.clicks),
-                Value::from(s.metrics.figures.conversions),
-                Value::from(finite(s.metrics.figures.roas())),
-                Value::from(finite(s.metrics.figures.ctr_percent)),
-                Value::from(s.daily_budget_minor),
-                Value::from(s.status.as_str()),
             ]);
+            values.extend(super::figure_values(&s.metrics.figures));
+            values.extend([Value::from(s.daily_budget_minor), Value::from(s.status.as_str())]);
         }
         db.execute_raw(INSERT.statement(backend, values)).await?;
     }

@@ -162,26 +162,42 @@ impl Drop for LeaseRenewal {
     }
 }
 
-fn renew_lease(state: &AppState, holder: &str, ttl: chrono::TimeDelta) -> LeaseRenewal {
-    let db = state.db.clone();
-    let holder = holder.to_owned();
-    let every = state.engine.leases.renew_every;
-    LeaseRenewal(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
+impl LeaseRenewal {
+    /// Calls `renew` every `renew_every` until it answers `false` (the lease
+    /// was released or taken over: never take it back); an error is logged
+    /// and the next tick tries again.
+    fn start<F, Fut>(state: &AppState, what: &'static str, renew: F) -> Self
+    where
+        F: Fn(sea_orm::DatabaseConnection) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<bool>> + Send,
+    {
+        let db = state.db.clone();
+        let every = state.engine.leases.renew_every;
+        Self(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
             tick.tick().await;
-            match leases::renew(&db, CYCLE_LEASE, &holder, ttl).await {
-                Ok(true) => {}
-                // Released or taken over: never take it back.
-                Ok(false) => {
-                    tracing::warn!("the cycle lease was lost; not renewing it");
-                    return;
+            loop {
+                tick.tick().await;
+                match renew(db.clone()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(lease = what, "the lease was lost; not renewing it");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(lease = what, error = %e, "cannot renew the lease"),
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot renew the cycle lease"),
             }
-        }
-    }))
+        }))
+    }
+}
+
+/// Renews the cycle lease while it lives (stops when dropped).
+fn renew_lease(state: &AppState, holder: &str, ttl: chrono::TimeDelta) -> LeaseRenewal {
+    let holder = holder.to_owned();
+    LeaseRenewal::start(state, "cycle", move |db| {
+        let holder = holder.clone();
+        async move { leases::renew(&db, CYCLE_LEASE, &holder, ttl).await }
+    })
 }
 
 async fn run_exclusive(
@@ -360,7 +376,7 @@ struct AccountShare {
     failed: i64,
     unconfirmed: i64,
     expired: i64,
-    failures: Vec<SharedFailure>,
+    failures: Vec<Failure>,
     /// Actions of this account left waiting for approval.
     #[serde(default)]
     waiting: Vec<i64>,
@@ -375,15 +391,6 @@ struct SharedAccountFailure {
     account: String,
     platform: Option<crate::error::PlatformFailure>,
     message: String,
-}
-
-/// A [`Failure`] as stored with an account's share.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-struct SharedFailure {
-    account_id: String,
-    campaign_id: Option<String>,
-    error: String,
-    kind: String,
 }
 
 impl AccountShare {
@@ -435,20 +442,7 @@ impl AccountShare {
                 }]
             }
         };
-        share.failures = failures
-            .into_iter()
-            .map(|f| SharedFailure {
-                account_id: f.account_id,
-                campaign_id: f.campaign_id,
-                error: f.error,
-                kind: match f.kind {
-                    FailureKind::NotFound => "not_found",
-                    FailureKind::NoRule => "no_rule",
-                    FailureKind::Other => "other",
-                }
-                .to_owned(),
-            })
-            .collect();
+        share.failures = failures;
         share
     }
 
@@ -464,16 +458,7 @@ impl AccountShare {
         report.failed += self.failed;
         report.unconfirmed += self.unconfirmed;
         report.expired += self.expired;
-        report.failures.extend(self.failures.into_iter().map(|f| Failure {
-            account_id: f.account_id,
-            campaign_id: f.campaign_id,
-            error: f.error,
-            kind: match f.kind.as_str() {
-                "not_found" => FailureKind::NotFound,
-                "no_rule" => FailureKind::NoRule,
-                _ => FailureKind::Other,
-            },
-        }));
+        report.failures.extend(self.failures);
     }
 }
 
@@ -523,21 +508,11 @@ async fn work_on_account(
 
 /// Renews a claim's lease while it lives (stops when dropped).
 fn renew_claim(state: &AppState, claim_id: i64, holder: &str, ttl: chrono::TimeDelta) -> LeaseRenewal {
-    let db = state.db.clone();
     let holder = holder.to_owned();
-    let every = state.engine.leases.renew_every;
-    LeaseRenewal(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match cycle_accounts::renew(&db, claim_id, &holder, Utc::now() + ttl).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => tracing::warn!(error = %e, "cannot renew an account's lease"),
-            }
-        }
-    }))
+    LeaseRenewal::start(state, "account claim", move |db| {
+        let holder = holder.clone();
+        async move { cycle_accounts::renew(&db, claim_id, &holder, Utc::now() + ttl).await }
+    })
 }
 
 /// Waits until every account of `cycle_id` is done, taking over any whose
@@ -755,4 +730,26 @@ fn summary_json(report: &CycleReport) -> String {
 /// This process's name in cycle records and leases: host, pid and start time.
 pub fn replica_name() -> String {
     super::liveness::instance().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_failure_keeps_its_kind_and_reads_an_unknown_one_as_other() {
+        let failure = Failure {
+            account_id: "act_1".into(),
+            campaign_id: Some("7".into()),
+            error: "campaign 7 was not found in account act_1".into(),
+            kind: FailureKind::NotFound,
+        };
+        let json = serde_json::to_value(&failure).expect("serializes");
+        assert_eq!(json["kind"], "not_found");
+        assert_eq!(serde_json::from_value::<Failure>(json.clone()).expect("reads back"), failure);
+        let mut newer = json;
+        newer["kind"] = "quota_exceeded".into();
+        let read: Failure = serde_json::from_value(newer).expect("an unknown kind still reads");
+        assert_eq!(read.kind, FailureKind::Other);
+    }
 }

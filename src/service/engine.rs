@@ -3,17 +3,19 @@
 //! decision (and a snapshot) in batches, then execute what needs no approval.
 use std::collections::HashMap;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use super::{AppState, executor, marginal, platform_error};
 use crate::domain::action::{ActionMetrics, ActionRecord, ActionStatus, BudgetLevel, NewAction, RoasBelief};
-use crate::domain::decision::Outcome;
+use crate::domain::decision::{Decision, Outcome};
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::performance::Performance;
 use crate::domain::rule::{self, MetricsWindow, NewRule, RuleSettings, ScalingRule};
 use crate::domain::step::decide_proposed_step;
 pub use crate::domain::step::{StepInputs, decide_step};
 use crate::error::{Error, Result};
+use crate::persistence::lag_readings::DayTotals;
 use crate::persistence::snapshots::NewSnapshot;
 use crate::persistence::{actions, decisions, rules};
 use crate::platform::{AccountInfo, BudgetHolder, CampaignPerformance, CampaignState, InsightsWindow};
@@ -54,8 +56,9 @@ impl Evaluation {
     }
 }
 
-/// A campaign (or a whole account) that could not be evaluated.
-#[derive(Debug, Clone, PartialEq)]
+/// A campaign (or a whole account) that could not be evaluated. Serialized
+/// with a replica's share of a cycle, for the cycle's starter to report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     /// Ad account.
     pub account_id: String,
@@ -68,13 +71,16 @@ pub struct Failure {
 }
 
 /// Why a campaign could not be evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The campaign does not exist in the account.
     NotFound,
     /// No enabled rule covers it.
     NoRule,
-    /// Anything else (platform or database).
+    /// Anything else (platform or database); also a kind a newer replica
+    /// names that this one does not know.
+    #[serde(other)]
     Other,
 }
 
@@ -96,8 +102,16 @@ pub enum Selection<'a> {
     Only(&'a [CampaignId]),
 }
 
+/// The insights of every metrics window in use, with the days each covers.
+type Insights = HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)>;
+
+/// A campaign to decide and the rule that applies to it.
+type Planned<'a> = (&'a CampaignState, &'a ScalingRule);
+
 /// Evaluates campaigns of one account: one account read, one paged campaign
 /// read, one paged insights read per metrics window in use, batched writes.
+/// It gathers, decides, records, then executes; a dry run stops after
+/// deciding.
 #[tracing::instrument(skip_all, fields(account_id = %account))]
 pub async fn evaluate_account(
     state: &AppState,
@@ -112,6 +126,38 @@ pub async fn evaluate_account(
     let campaigns = state.platform.campaigns(account).await.map_err(|e| platform_error(state, account, e))?;
 
     let mut outcome = AccountOutcome::default();
+    let planned = plan_campaigns(account, &campaigns, &account_rules, selection, &mut outcome.failures);
+    if planned.is_empty() {
+        return Ok(outcome);
+    }
+    let today = now.with_timezone(&tz).date_naive();
+    let insights = read_insights(state, account, &planned, today).await?;
+    let context = Context { account, info: &info, tz, now, today, cycle_id: options.cycle_id };
+    let decided = decide_all(state, &context, &planned, &campaigns, &insights).await?;
+    if options.dry_run {
+        outcome.evaluations.extend(decided.actions.into_iter().map(Evaluation::DryRun));
+        return Ok(outcome);
+    }
+    let recorded = record(state, account, &decided, options).await?;
+    outcome.evaluations = execute_approved(state, account, recorded, &campaigns).await?;
+    Ok(outcome)
+}
+
+/// The campaigns `selection` names, each with the rule that applies to it;
+/// an unknown campaign or one without an enabled rule becomes a failure.
+fn plan_campaigns<'a>(
+    account: &AccountId,
+    campaigns: &'a [CampaignState],
+    account_rules: &'a [ScalingRule],
+    selection: Selection<'_>,
+    failures: &mut Vec<Failure>,
+) -> Vec<Planned<'a>> {
+    let failure = |campaign: &CampaignId, error: String, kind| Failure {
+        account_id: account.to_string(),
+        campaign_id: Some(campaign.to_string()),
+        error,
+        kind,
+    };
     let targets: Vec<&CampaignState> = match selection {
         Selection::AllActive => campaigns.iter().filter(|c| c.is_active()).collect(),
         Selection::Only(ids) => {
@@ -120,40 +166,40 @@ pub async fn evaluate_account(
             for id in ids {
                 match by_id.get(id) {
                     Some(c) => found.push(*c),
-                    None => outcome.failures.push(Failure {
-                        account_id: account.to_string(),
-                        campaign_id: Some(id.to_string()),
-                        error: format!("campaign {id} was not found in account {account}"),
-                        kind: FailureKind::NotFound,
-                    }),
+                    None => failures.push(failure(
+                        id,
+                        format!("campaign {id} was not found in account {account}"),
+                        FailureKind::NotFound,
+                    )),
                 }
             }
             found
         }
     };
-
-    // Pick each campaign's rule; campaigns without an enabled rule are not evaluated.
-    let mut planned: Vec<(&CampaignState, &ScalingRule)> = Vec::with_capacity(targets.len());
+    let mut planned = Vec::with_capacity(targets.len());
     for campaign in targets {
-        match rule::applicable_rule(&account_rules, &campaign.campaign_id) {
+        match rule::applicable_rule(account_rules, &campaign.campaign_id) {
             Some(r) => planned.push((campaign, r)),
-            None => outcome.failures.push(Failure {
-                account_id: account.to_string(),
-                campaign_id: Some(campaign.campaign_id.to_string()),
-                error: "no enabled rule applies to this campaign".into(),
-                kind: FailureKind::NoRule,
-            }),
+            None => failures.push(failure(
+                &campaign.campaign_id,
+                "no enabled rule applies to this campaign".into(),
+                FailureKind::NoRule,
+            )),
         }
     }
-    if planned.is_empty() {
-        return Ok(outcome);
-    }
+    planned
+}
 
-    // One paged insights read per window in use (normally just one), plus the
-    // cumulative figures of today: the hourly snapshots the time optimizer
-    // learns from, and the spend that floors a scale-down.
-    let today = now.with_timezone(&tz).date_naive();
-    let mut insights: HashMap<MetricsWindow, (WindowDays, HashMap<CampaignId, CampaignPerformance>)> = HashMap::new();
+/// One paged insights read per window in use (normally just one), plus the
+/// cumulative figures of today: the hourly snapshots the time optimizer
+/// learns from, and the spend that floors a scale-down.
+async fn read_insights(
+    state: &AppState,
+    account: &AccountId,
+    planned: &[Planned<'_>],
+    today: NaiveDate,
+) -> Result<Insights> {
+    let mut insights = Insights::new();
     let windows = planned.iter().map(|(_, r)| r.settings.metrics_window).chain([MetricsWindow::Today]);
     for window in windows {
         if insights.contains_key(&window) {
@@ -164,9 +210,42 @@ pub async fn evaluate_account(
             state.platform.insights(account, &days.query).await.map_err(|e| platform_error(state, account, e))?;
         insights.insert(window, (days, rows.into_iter().map(|p| (p.campaign_id.clone(), p)).collect()));
     }
+    Ok(insights)
+}
 
-    let last_changes = actions::last_budget_changes(&state.db, account.as_str(), None).await?;
-    let open = actions::open_by_campaign(&state.db, account.as_str()).await?;
+/// Where and when an evaluation decides.
+struct Context<'a> {
+    account: &'a AccountId,
+    info: &'a AccountInfo,
+    tz: Tz,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    cycle_id: Option<i64>,
+}
+
+/// An evaluation's decisions and what goes into the audit trail with them.
+struct Decided {
+    /// One per planned campaign, in campaign order.
+    actions: Vec<NewAction>,
+    /// The figures each decision saw, and today's.
+    snapshots: Vec<NewSnapshot>,
+    /// The account's day totals the marginal strategy re-read.
+    reported_days: Vec<DayTotals>,
+}
+
+/// Decides every planned campaign through the pure step, in the order the
+/// strategy gives (decreases free room under the cap before increases use
+/// it), against the account's cooldowns, open actions and cap.
+async fn decide_all(
+    state: &AppState,
+    context: &Context<'_>,
+    planned: &[Planned<'_>],
+    campaigns: &[CampaignState],
+    insights: &Insights,
+) -> Result<Decided> {
+    let account = context.account.as_str();
+    let last_changes = actions::last_budget_changes(&state.db, account, None).await?;
+    let open = actions::open_by_campaign(&state.db, account).await?;
     // The cap bounds the daily budgets of active campaigns; campaigns without a
     // daily budget (lifetime budgets) add nothing to it.
     let mut active_total: Option<i64> = campaigns
@@ -178,83 +257,108 @@ pub async fn evaluate_account(
     let rules_in_use: Vec<&ScalingRule> = planned.iter().map(|(_, r)| *r).collect();
     let (today_days, today_rows) = &insights[&MetricsWindow::Today];
     let windows = insights.get(&MetricsWindow::Last24Hours).map(|(_, rows)| (rows, today_rows));
-    let recent = marginal::read_recent(state, account, &rules_in_use, today, now, windows).await?;
-    let strategy = marginal::plan(state, &planned, tz, now, today_rows, recent.as_ref()).await?;
+    let recent =
+        marginal::read_recent(state, context.account, &rules_in_use, context.today, context.now, windows).await?;
+    let strategy = marginal::plan(state, planned, context.tz, context.now, today_rows, recent.as_ref()).await?;
     let mut decided: Vec<Option<NewAction>> = vec![None; planned.len()];
-    let mut snapshot_rows = Vec::with_capacity(planned.len() * 2);
+    let mut snapshots = Vec::with_capacity(planned.len() * 2);
     for &index in &strategy.order {
         let (campaign, r) = planned[index];
+        let id = campaign.campaign_id.as_str();
         let (days, rows) = &insights[&r.settings.metrics_window];
         let perf = rows.get(&campaign.campaign_id);
-        let old_budget = campaign.daily_budget_minor();
         let today_perf = today_rows.get(&campaign.campaign_id);
         let step = StepInputs {
             metrics: metrics_of(perf),
-            daily_budget_minor: old_budget,
+            daily_budget_minor: campaign.daily_budget_minor(),
             is_active: campaign.is_active(),
-            last_budget_change_at: last_changes.get(campaign.campaign_id.as_str()).copied(),
+            last_budget_change_at: last_changes.get(id).copied(),
             spent_today_minor: today_perf.map_or(0, |p| p.figures.spend_minor),
-            open_action: open.get(campaign.campaign_id.as_str()).copied(),
+            open_action: open.get(id).copied(),
         };
         let proposal = strategy.proposals.get(&campaign.campaign_id);
-        let decision = decide_proposed_step(&r.settings, &step, proposal, &info.currency, now, &mut active_total);
-        let action_metrics = action_metrics(r.settings.metrics_window, days, perf);
-        let snapshot = |metrics: ActionMetrics| NewSnapshot {
-            account_id: account.to_string(),
-            campaign_id: campaign.campaign_id.to_string(),
-            cycle_id: options.cycle_id,
-            taken_at: now,
-            currency: info.currency.clone(),
-            metrics,
-            daily_budget_minor: old_budget.unwrap_or(0),
-            status: campaign.effective_status.clone(),
-        };
-        snapshot_rows.push(snapshot(action_metrics.clone()));
+        let decision =
+            decide_proposed_step(&r.settings, &step, proposal, &context.info.currency, context.now, &mut active_total);
+        let metrics = action_metrics(r.settings.metrics_window, days, perf);
+        snapshots.push(snapshot(context, campaign, metrics.clone()));
         if r.settings.metrics_window != MetricsWindow::Today {
-            snapshot_rows.push(snapshot(self::action_metrics(MetricsWindow::Today, today_days, today_perf)));
+            snapshots.push(snapshot(context, campaign, action_metrics(MetricsWindow::Today, today_days, today_perf)));
         }
-        decided[index] = Some(NewAction {
-            account_id: account.to_string(),
-            campaign_id: campaign.campaign_id.to_string(),
-            campaign_name: campaign.name.clone(),
-            rule_id: (r.id > 0).then_some(r.id),
-            cycle_id: options.cycle_id,
-            action_type: decision.action_type,
-            status: match decision.outcome {
-                Outcome::Execute => ActionStatus::Approved,
-                Outcome::NeedsApproval => ActionStatus::PendingApproval,
-                Outcome::Hold => ActionStatus::Skipped,
-            },
-            currency: info.currency.clone(),
-            budget_level: budget_level(&campaign.budget),
-            old_budget_minor: decision.old_budget_minor,
-            new_budget_minor: decision.new_budget_minor,
-            metrics: action_metrics,
-            reason: decision.reason,
-            requires_approval: decision.outcome == Outcome::NeedsApproval,
-            belief: strategy.beliefs.get(&campaign.campaign_id).map(|b| RoasBelief {
-                roas: b.roas,
-                low: b.low,
-                high: b.high,
-                credible_level: b.level,
-                unreported_share: b.unreported_share,
-            }),
+        let belief = strategy.beliefs.get(&campaign.campaign_id).map(|b| RoasBelief {
+            roas: b.roas,
+            low: b.low,
+            high: b.high,
+            credible_level: b.level,
+            unreported_share: b.unreported_share,
         });
+        decided[index] = Some(new_action(context, campaign, r, decision, metrics, belief));
     }
+    Ok(Decided { actions: decided.into_iter().flatten().collect(), snapshots, reported_days: strategy.reported_days })
+}
 
-    let decided: Vec<NewAction> = decided.into_iter().flatten().collect();
-    if options.dry_run {
-        outcome.evaluations.extend(decided.into_iter().map(Evaluation::DryRun));
-        return Ok(outcome);
+/// The figures a decision saw, as the snapshot the time optimizer and the
+/// reporting-lag curve learn from.
+fn snapshot(context: &Context<'_>, campaign: &CampaignState, metrics: ActionMetrics) -> NewSnapshot {
+    NewSnapshot {
+        account_id: context.account.to_string(),
+        campaign_id: campaign.campaign_id.to_string(),
+        cycle_id: context.cycle_id,
+        taken_at: context.now,
+        currency: context.info.currency.clone(),
+        metrics,
+        daily_budget_minor: campaign.daily_budget_minor().unwrap_or(0),
+        status: campaign.effective_status.clone(),
     }
+}
 
+/// The action a decision becomes: approved to execute now, pending a
+/// person, or skipped.
+fn new_action(
+    context: &Context<'_>,
+    campaign: &CampaignState,
+    rule: &ScalingRule,
+    decision: Decision,
+    metrics: ActionMetrics,
+    belief: Option<RoasBelief>,
+) -> NewAction {
+    NewAction {
+        account_id: context.account.to_string(),
+        campaign_id: campaign.campaign_id.to_string(),
+        campaign_name: campaign.name.clone(),
+        rule_id: (rule.id > 0).then_some(rule.id),
+        cycle_id: context.cycle_id,
+        action_type: decision.action_type,
+        status: match decision.outcome {
+            Outcome::Execute => ActionStatus::Approved,
+            Outcome::NeedsApproval => ActionStatus::PendingApproval,
+            Outcome::Hold => ActionStatus::Skipped,
+        },
+        currency: context.info.currency.clone(),
+        budget_level: budget_level(&campaign.budget),
+        old_budget_minor: decision.old_budget_minor,
+        new_budget_minor: decision.new_budget_minor,
+        metrics,
+        reason: decision.reason,
+        requires_approval: decision.outcome == Outcome::NeedsApproval,
+        belief,
+    }
+}
+
+/// Records an evaluation's decisions, snapshots and re-read days in one
+/// transaction, then tells watchers, metrics and (outside a cycle) alerts.
+async fn record(
+    state: &AppState,
+    account: &AccountId,
+    decided: &Decided,
+    options: EvaluateOptions,
+) -> Result<Vec<ActionRecord>> {
     let recorded = decisions::record(
         &state.db,
         decisions::Evaluated {
             account_id: account.as_str(),
-            actions: &decided,
-            snapshots: &snapshot_rows,
-            reported_days: &strategy.reported_days,
+            actions: &decided.actions,
+            snapshots: &decided.snapshots,
+            reported_days: &decided.reported_days,
         },
     )
     .await?;
@@ -267,18 +371,27 @@ pub async fn evaluate_account(
     if options.cycle_id.is_none() {
         state.alerts.observe(&recorded);
     }
+    Ok(recorded)
+}
 
+/// Executes the approved decisions and returns every evaluation with its
+/// final record.
+async fn execute_approved(
+    state: &AppState,
+    account: &AccountId,
+    recorded: Vec<ActionRecord>,
+    campaigns: &[CampaignState],
+) -> Result<Vec<Evaluation>> {
     let to_execute: Vec<ActionRecord> =
         recorded.iter().filter(|r| r.status == ActionStatus::Approved).cloned().collect();
     let executed = if to_execute.is_empty() {
         Vec::new()
     } else {
         // The campaigns were read moments ago: they are the pre-check.
-        executor::execute_for_account(state, account, to_execute, &campaigns, false).await?
+        executor::execute_for_account(state, account, to_execute, campaigns, false).await?
     };
     let mut finals: HashMap<i64, ActionRecord> = executed.into_iter().map(|r| (r.id, r)).collect();
-    outcome.evaluations.extend(recorded.into_iter().map(|r| Evaluation::Recorded(finals.remove(&r.id).unwrap_or(r))));
-    Ok(outcome)
+    Ok(recorded.into_iter().map(|r| Evaluation::Recorded(finals.remove(&r.id).unwrap_or(r))).collect())
 }
 
 fn non_empty(raw: &str, fallback: NaiveDate) -> String {

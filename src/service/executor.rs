@@ -17,11 +17,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{AppState, liveness};
-use crate::domain::action::{ActionRecord, ActionStatus, ActionType};
+use crate::domain::action::{ActionRecord, ActionStatus, ActionType, NewAction};
 use crate::domain::decision::check_account_cap;
 use crate::domain::ids::{AccountId, CampaignId};
 use crate::domain::money::format_minor;
-use crate::domain::rule::applicable_rule;
+use crate::domain::rule::{ScalingRule, applicable_rule};
 use crate::error::Result;
 use crate::persistence::actions::{self, TransitionFields};
 use crate::persistence::{leases, rules};
@@ -109,94 +109,9 @@ pub async fn execute_for_account(
         return actions::get_many(&state.db, &ids).await;
     }
 
-    let by_id: HashMap<&str, &CampaignState> = campaigns.iter().map(|c| (c.campaign_id.as_str(), c)).collect();
     let account_rules =
-        if recheck_cap { rules::for_accounts(&state.db, std::slice::from_ref(account)).await? } else { Vec::new() };
-    let mut active_total: Option<i64> = campaigns
-        .iter()
-        .filter(|c| c.is_active())
-        .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
-
-    let mut verdicts: HashMap<i64, Verdict> = HashMap::new();
-    let mut planned: Vec<Planned<'_>> = Vec::new();
-    for record in &claimed {
-        let a = &record.action;
-        let Some(campaign) = by_id.get(a.campaign_id.as_str()) else {
-            verdicts.insert(record.id, Verdict::failed(format!("campaign {} no longer exists", a.campaign_id)));
-            continue;
-        };
-        let current = campaign.daily_budget_minor();
-        if current != Some(a.old_budget_minor) {
-            let now = current.map_or_else(|| "none".to_owned(), |b| format_minor(b, &a.currency));
-            verdicts.insert(
-                record.id,
-                Verdict::failed(format!(
-                    "budget changed since the decision (now {now}, decided on {}); not applied",
-                    format_minor(a.old_budget_minor, &a.currency)
-                )),
-            );
-            continue;
-        }
-        if a.action_type == ActionType::Pause {
-            if !campaign.is_active() {
-                verdicts.insert(
-                    record.id,
-                    Verdict::failed(format!(
-                        "campaign is no longer active ({}); not paused",
-                        campaign.effective_status
-                    )),
-                );
-                continue;
-            }
-            planned.push(Planned {
-                id: record.id,
-                campaign,
-                old_budget_minor: a.old_budget_minor,
-                currency: &a.currency,
-                writes: vec![BudgetWrite::Pause { campaign_id: a.campaign_id.clone() }],
-            });
-            continue;
-        }
-        if !campaign.is_active() {
-            // Paused by hand since the decision: a scale-up must not revive spend.
-            let why = format!("the campaign was set to {} since the decision; not applied", campaign.effective_status);
-            verdicts.insert(record.id, Verdict::failed(why));
-            continue;
-        }
-        if recheck_cap && a.new_budget_minor > a.old_budget_minor {
-            let campaign_id = CampaignId::parse(&a.campaign_id, "campaign_id")?;
-            let Some(rule) = applicable_rule(&account_rules, &campaign_id) else {
-                verdicts.insert(
-                    record.id,
-                    Verdict::failed("no enabled rule applies any more; the account cap cannot be checked"),
-                );
-                continue;
-            };
-            if let Err(violation) = check_account_cap(
-                rule.settings.max_daily_spend_limit_minor,
-                active_total,
-                a.old_budget_minor,
-                a.new_budget_minor,
-            ) {
-                verdicts.insert(record.id, Verdict::failed(violation.describe(&a.currency)));
-                continue;
-            }
-            active_total = active_total.and_then(|t| t.checked_add(a.new_budget_minor - a.old_budget_minor));
-        }
-        let writes = campaign.budget_writes(a.new_budget_minor);
-        if writes.is_empty() {
-            verdicts.insert(record.id, Verdict::failed("the campaign has no daily budget to change"));
-            continue;
-        }
-        planned.push(Planned {
-            id: record.id,
-            campaign,
-            old_budget_minor: a.old_budget_minor,
-            currency: &a.currency,
-            writes,
-        });
-    }
-
+        if recheck_cap { Some(rules::for_accounts(&state.db, std::slice::from_ref(account)).await?) } else { None };
+    let (planned, mut verdicts) = precheck(&claimed, campaigns, account_rules.as_deref());
     if !planned.is_empty() {
         let ready = check_fresh(state, account, planned, &mut verdicts).await;
         if !ready.is_empty() {
@@ -211,6 +126,101 @@ pub async fn execute_for_account(
     state.metrics.observe_actions(&settled);
     state.alerts.observe(&settled);
     Ok(finals)
+}
+
+/// Checks each claimed action against the campaigns read before and plans
+/// the writes of those that pass; the others get their verdict. With
+/// `account_rules` (actions approved later), an increase must still fit the
+/// account-wide cap, counting the increases planned before it.
+fn precheck<'a>(
+    claimed: &'a [ActionRecord],
+    campaigns: &'a [CampaignState],
+    account_rules: Option<&[ScalingRule]>,
+) -> (Vec<Planned<'a>>, HashMap<i64, Verdict>) {
+    let by_id: HashMap<&str, &CampaignState> = campaigns.iter().map(|c| (c.campaign_id.as_str(), c)).collect();
+    let mut active_total: Option<i64> = campaigns
+        .iter()
+        .filter(|c| c.is_active())
+        .try_fold(0_i64, |sum, c| sum.checked_add(c.daily_budget_minor().unwrap_or(0)));
+    let mut verdicts = HashMap::new();
+    let mut planned = Vec::new();
+    for record in claimed {
+        let a = &record.action;
+        let Some(campaign) = by_id.get(a.campaign_id.as_str()) else {
+            verdicts.insert(record.id, Verdict::failed(format!("campaign {} no longer exists", a.campaign_id)));
+            continue;
+        };
+        match writes_for(a, campaign, account_rules, &mut active_total) {
+            Ok(writes) => planned.push(Planned {
+                id: record.id,
+                campaign,
+                old_budget_minor: a.old_budget_minor,
+                currency: &a.currency,
+                writes,
+            }),
+            Err(verdict) => {
+                verdicts.insert(record.id, verdict);
+            }
+        }
+    }
+    (planned, verdicts)
+}
+
+/// The writes that apply `a` to `campaign`, or why it must not be applied:
+/// the budget changed since the decision, the campaign stopped delivering,
+/// an increase no longer fits the cap, or there is no daily budget to change.
+fn writes_for(
+    a: &NewAction,
+    campaign: &CampaignState,
+    account_rules: Option<&[ScalingRule]>,
+    active_total: &mut Option<i64>,
+) -> std::result::Result<Vec<BudgetWrite>, Verdict> {
+    let current = campaign.daily_budget_minor();
+    if current != Some(a.old_budget_minor) {
+        let now = current.map_or_else(|| "none".to_owned(), |b| format_minor(b, &a.currency));
+        return Err(Verdict::failed(format!(
+            "budget changed since the decision (now {now}, decided on {}); not applied",
+            format_minor(a.old_budget_minor, &a.currency)
+        )));
+    }
+    if a.action_type == ActionType::Pause {
+        if !campaign.is_active() {
+            return Err(Verdict::failed(format!(
+                "campaign is no longer active ({}); not paused",
+                campaign.effective_status
+            )));
+        }
+        return Ok(vec![BudgetWrite::Pause { campaign_id: a.campaign_id.clone() }]);
+    }
+    if !campaign.is_active() {
+        // Paused by hand since the decision: a scale-up must not revive spend.
+        return Err(Verdict::failed(format!(
+            "the campaign was set to {} since the decision; not applied",
+            campaign.effective_status
+        )));
+    }
+    if let Some(account_rules) = account_rules
+        && a.new_budget_minor > a.old_budget_minor
+    {
+        // Fail closed: a rule that cannot be found leaves the cap unchecked.
+        let rule = CampaignId::parse(&a.campaign_id, "campaign_id")
+            .ok()
+            .and_then(|id| applicable_rule(account_rules, &id))
+            .ok_or_else(|| Verdict::failed("no enabled rule applies any more; the account cap cannot be checked"))?;
+        check_account_cap(
+            rule.settings.max_daily_spend_limit_minor,
+            *active_total,
+            a.old_budget_minor,
+            a.new_budget_minor,
+        )
+        .map_err(|violation| Verdict::failed(violation.describe(&a.currency)))?;
+        *active_total = active_total.and_then(|t| t.checked_add(a.new_budget_minor - a.old_budget_minor));
+    }
+    let writes = campaign.budget_writes(a.new_budget_minor);
+    if writes.is_empty() {
+        return Err(Verdict::failed("the campaign has no daily budget to change"));
+    }
+    Ok(writes)
 }
 
 /// Reads every object about to change right before the write and keeps only

@@ -221,7 +221,7 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
         steps.entry(r.taken_at).or_default().push(r);
     }
 
-    let mut out = ReplayReport {
+    let out = ReplayReport {
         start: req.start,
         end: req.end,
         currency: currency.clone(),
@@ -230,8 +230,54 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
         summary: ReplaySummary { steps: steps.len() as i64, ..Default::default() },
         notes,
     };
-    let (mut rebuilt, mut without_rule) = (0_i64, std::collections::BTreeSet::new());
+    let replayer = Replayer {
+        req: &req,
+        currency: &currency,
+        rules: &rules,
+        recorded: &recorded,
+        today: &today,
+        any_marginal,
+        offset,
+        lag: &lag,
+    };
+    let mut progress = Progress { tracked, out, rebuilt: 0, without_rule: std::collections::BTreeSet::new() };
     for (&now, rows) in &steps {
+        replayer.moment(now, rows, &mut progress);
+    }
+    let Progress { tracked, mut out, rebuilt, without_rule } = progress;
+    out.summary.campaigns = tracked.values().filter(|t| t.budget.is_some()).count() as i64;
+    finish_notes(&mut out, &req, rebuilt, &without_rule);
+    Ok(out)
+}
+
+/// What every decision moment of one replay shares.
+struct Replayer<'a> {
+    req: &'a ReplayRequest,
+    currency: &'a str,
+    rules: &'a [ScalingRule],
+    /// The live engine's actions, by campaign.
+    recorded: &'a HashMap<String, Vec<ActionRecord>>,
+    today: &'a TodayIndex<'a>,
+    any_marginal: bool,
+    /// The account's offset from UTC, as the readings show it.
+    offset: TimeDelta,
+    lag: &'a LagCurve,
+}
+
+/// What a replay has worked out so far.
+struct Progress {
+    tracked: HashMap<String, Tracked>,
+    out: ReplayReport,
+    /// Decisions whose window was rebuilt from "today" readings.
+    rebuilt: i64,
+    /// Campaigns no enabled rule covers.
+    without_rule: std::collections::BTreeSet<String>,
+}
+
+impl Replayer<'_> {
+    /// Decides every campaign read at `now`, in the order the engine would:
+    /// the marginal plan's order, or the order of the readings.
+    fn moment(&self, now: DateTime<Utc>, rows: &[&StoredReading], progress: &mut Progress) {
         // Group this moment's readings by campaign, in decision order.
         let mut order: Vec<&str> = Vec::new();
         let mut by_campaign: HashMap<&str, Vec<&StoredReading>> = HashMap::new();
@@ -242,6 +288,7 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
             }
             entry.push(r);
         }
+        let tracked = &progress.tracked;
         let mut active_total: Option<i64> = Some(
             order
                 .iter()
@@ -254,83 +301,91 @@ pub async fn replay(state: &AppState, req: ReplayRequest) -> Result<ReplayReport
                 .sum(),
         );
         // The marginal-ROAS strategy plans the account at this moment, as the engine does.
-        let (proposals, plan_order) = if any_marginal {
-            marginal_plan(&order, &by_campaign, &rules, &tracked, &today, offset, now, &lag)
+        let (proposals, plan_order) = if self.any_marginal {
+            marginal_plan(&order, &by_campaign, self.rules, tracked, self.today, self.offset, now, self.lag)
         } else {
             (HashMap::new(), (0..order.len()).collect())
         };
         for index in plan_order {
             let campaign = order[index];
-            let readings_now = &by_campaign[campaign];
-            let Some(campaign_id) = CampaignId::parse(campaign, "campaign_id").ok() else { continue };
-            let Some(rule) = rule::applicable_rule(&rules, &campaign_id) else {
-                without_rule.insert(campaign.to_owned());
-                continue;
-            };
-            let window = rule.settings.metrics_window;
-            let Some(today_row) = readings_now.iter().find(|r| r.metrics.window == MetricsWindow::Today.as_str())
-            else {
-                continue;
-            };
-            let (metrics, recorded_window) = match readings_now.iter().find(|r| r.metrics.window == window.as_str()) {
-                Some(r) => (r.metrics.clone(), true),
-                None => match rebuild(&today, campaign, today_row, window) {
-                    Some(m) => (m, false),
-                    None => continue,
-                },
-            };
-            rebuilt += i64::from(!recorded_window);
-            let t = tracked.entry(campaign.to_owned()).or_default();
-            if t.paused {
-                continue;
+            let proposal = proposals.get(&index);
+            if let Some(replayed) =
+                self.campaign(now, campaign, &by_campaign[campaign], proposal, &mut active_total, progress)
+            {
+                count(&mut progress.out, replayed);
             }
-            let budget = *t.budget.get_or_insert(today_row.daily_budget_minor);
-            let step = StepInputs {
-                metrics: metrics.figures,
-                daily_budget_minor: (budget > 0).then_some(budget),
-                is_active: today_row.status == "ACTIVE",
-                last_budget_change_at: t.last_change,
-                spent_today_minor: today_row.metrics.figures.spend_minor,
-                open_action: None,
-            };
-            let decision =
-                decide_proposed_step(&rule.settings, &step, proposals.get(&index), &currency, now, &mut active_total);
-            let live = recorded
-                .get(campaign)
-                .and_then(|list| list.iter().find(|a| a.created_at >= now && a.created_at < now + MATCH_WINDOW));
-            let applied = match decision.outcome {
-                Outcome::Execute => true,
-                Outcome::NeedsApproval => req.approval == ApprovalMode::Approve,
-                Outcome::Hold => false,
-            };
-            if applied {
-                if decision.action_type == ActionType::Pause {
-                    t.paused = true;
-                } else {
-                    t.budget = Some(decision.new_budget_minor);
-                    // The live engine's execution time when it made the same change.
-                    let executed = live.filter(|a| same(a, &decision)).and_then(|a| a.executed_at);
-                    t.last_change = Some(executed.unwrap_or(now));
-                }
-            }
-            let replayed = ReplayedDecision {
-                decided_at: now,
-                campaign_id: campaign.to_owned(),
-                rule_id: (rule.id > 0).then_some(rule.id),
-                stop: stop_of(&decision, applied),
-                limited: decision.outcome != Outcome::Hold && !decision.limits_applied.is_empty(),
-                applied,
-                metrics,
-                metrics_recorded: recorded_window,
-                recorded: live.map(|a| (a.id, same(a, &decision))),
-                decision,
-            };
-            count(&mut out, replayed);
         }
     }
-    out.summary.campaigns = tracked.values().filter(|t| t.budget.is_some()).count() as i64;
-    finish_notes(&mut out, &req, rebuilt, &without_rule);
-    Ok(out)
+
+    /// One campaign's decision at `now` through the engine's step, and its
+    /// effect on the replayed budgets; `None` when nothing can be decided.
+    fn campaign(
+        &self,
+        now: DateTime<Utc>,
+        campaign: &str,
+        readings_now: &[&StoredReading],
+        proposal: Option<&Proposal>,
+        active_total: &mut Option<i64>,
+        progress: &mut Progress,
+    ) -> Option<ReplayedDecision> {
+        let campaign_id = CampaignId::parse(campaign, "campaign_id").ok()?;
+        let Some(rule) = rule::applicable_rule(self.rules, &campaign_id) else {
+            progress.without_rule.insert(campaign.to_owned());
+            return None;
+        };
+        let window = rule.settings.metrics_window;
+        let today_row = readings_now.iter().find(|r| r.metrics.window == MetricsWindow::Today.as_str())?;
+        let (metrics, recorded_window) = match readings_now.iter().find(|r| r.metrics.window == window.as_str()) {
+            Some(r) => (r.metrics.clone(), true),
+            None => (rebuild(self.today, campaign, today_row, window)?, false),
+        };
+        progress.rebuilt += i64::from(!recorded_window);
+        let t = progress.tracked.entry(campaign.to_owned()).or_default();
+        if t.paused {
+            return None;
+        }
+        let budget = *t.budget.get_or_insert(today_row.daily_budget_minor);
+        let step = StepInputs {
+            metrics: metrics.figures,
+            daily_budget_minor: (budget > 0).then_some(budget),
+            is_active: today_row.status == "ACTIVE",
+            last_budget_change_at: t.last_change,
+            spent_today_minor: today_row.metrics.figures.spend_minor,
+            open_action: None,
+        };
+        let decision = decide_proposed_step(&rule.settings, &step, proposal, self.currency, now, active_total);
+        let live = self
+            .recorded
+            .get(campaign)
+            .and_then(|list| list.iter().find(|a| a.created_at >= now && a.created_at < now + MATCH_WINDOW));
+        let applied = match decision.outcome {
+            Outcome::Execute => true,
+            Outcome::NeedsApproval => self.req.approval == ApprovalMode::Approve,
+            Outcome::Hold => false,
+        };
+        if applied {
+            if decision.action_type == ActionType::Pause {
+                t.paused = true;
+            } else {
+                t.budget = Some(decision.new_budget_minor);
+                // The live engine's execution time when it made the same change.
+                let executed = live.filter(|a| same(a, &decision)).and_then(|a| a.executed_at);
+                t.last_change = Some(executed.unwrap_or(now));
+            }
+        }
+        Some(ReplayedDecision {
+            decided_at: now,
+            campaign_id: campaign.to_owned(),
+            rule_id: (rule.id > 0).then_some(rule.id),
+            stop: stop_of(&decision, applied),
+            limited: decision.outcome != Outcome::Hold && !decision.limits_applied.is_empty(),
+            applied,
+            metrics,
+            metrics_recorded: recorded_window,
+            recorded: live.map(|a| (a.id, same(a, &decision))),
+            decision,
+        })
+    }
 }
 
 /// The rules to replay: the candidate, or the stored enabled rules, or the
