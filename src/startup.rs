@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use meta_sandbox::{RunningSandbox, Sandbox};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tower::Layer;
@@ -16,7 +17,7 @@ use crate::pb::approvals_service_server::ApprovalsServiceServer;
 use crate::pb::auto_scaler_service_server::AutoScalerServiceServer;
 use crate::pb::rules_service_server::RulesServiceServer;
 use crate::pb::time_optimization_service_server::TimeOptimizationServiceServer;
-use crate::platform::sandbox::{RunningSandbox, Sandbox};
+use crate::platform::sandbox::{SandboxAccounts, SandboxSettings};
 use crate::platform::{MetaClient, MetaSettings};
 use crate::service::AppState;
 use crate::service::scheduler::{self, Schedules};

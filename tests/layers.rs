@@ -68,6 +68,44 @@ fn upward_imports(src: &Path) -> Vec<String> {
     found
 }
 
+/// Parts of `src/` that may name the sandbox crate: the platform's bridge to
+/// it, startup (the embedded sandbox when no token is set) and the simulation
+/// (the market pieces both share).
+const SANDBOX_USERS: &[&str] = &["platform", "startup.rs", "simulation"];
+
+/// Code lines (comments cut) of the files under `path` that contain `needle`.
+fn naming(path: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files(path) {
+        let text = std::fs::read_to_string(&file).expect("a readable source file");
+        for (n, line) in text.lines().enumerate() {
+            if line.split("//").next().unwrap_or_default().contains(needle) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_sandbox_crate_stands_alone_and_only_its_users_name_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("sandbox").join("Cargo.toml")).expect("the sandbox's manifest");
+    let back = manifest.lines().filter(|l| l.trim_start().starts_with("autoscaler") || l.contains("path = \"..\""));
+    assert_eq!(back.count(), 0, "sandbox/Cargo.toml depends on the service crate:\n{manifest}");
+    let named = naming(&root.join("sandbox").join("src"), "autoscaler::");
+    assert!(named.is_empty(), "the sandbox names the service crate:\n{}", named.join("\n"));
+    let src = root.join("src");
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(&src).expect("src").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !SANDBOX_USERS.contains(&name.as_str()) {
+            others.extend(naming(&entry.path(), "meta_sandbox::"));
+        }
+    }
+    assert!(others.is_empty(), "only {SANDBOX_USERS:?} may name the sandbox:\n{}", others.join("\n"));
+}
+
 #[test]
 fn no_module_names_a_layer_above_it() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use autoscaler::domain::ids::AccountId;
-use autoscaler::platform::sandbox::{
-    AccountSpec, AdSetSpec, Archetype, BudgetHolderSpec, CampaignSpec, MetaErrorSpec, Performance, RequestKind,
-    RunningSandbox, Sandbox, ScriptedMetrics, SpecStatus, ThrottleFault,
-};
+use autoscaler::platform::sandbox::{SandboxAccounts, SandboxSettings};
 use autoscaler::platform::{
     BudgetHolder, BudgetWrite, CampaignPerformance, InsightsWindow, MetaClient, MetaSettings, PlatformError,
 };
 use chrono::{DateTime, Utc};
+use meta_sandbox::{
+    AccountSpec, AdSetSpec, Archetype, BudgetHolderSpec, CampaignSpec, MetaErrorSpec, Performance, RequestKind,
+    RunningSandbox, Sandbox, ScriptedMetrics, SpecStatus, ThrottleFault,
+};
 use secrecy::SecretString;
 
 /// 2026-06-10 15:30 UTC: mid-afternoon in Europe, morning in New York.
@@ -80,7 +81,7 @@ fn by_id(rows: Vec<CampaignPerformance>) -> HashMap<String, CampaignPerformance>
 
 #[tokio::test]
 async fn paging_follows_next_to_the_end_even_past_empty_pages() {
-    let sandbox = Sandbox::empty().with_clock(autoscaler::platform::sandbox::SandboxClock::Fixed(fixed_now()));
+    let sandbox = Sandbox::empty().with_clock(meta_sandbox::SandboxClock::Fixed(fixed_now()));
     add_account(&sandbox, "act_1", "USD", "America/New_York");
     // The first seven campaigns never delivered: the first insights page is empty but has `next`.
     for i in 0..23u64 {

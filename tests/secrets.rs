@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use autoscaler::auth::{Role, TokenTable};
 use autoscaler::pb::{self, ActionStatus, Decision};
-use autoscaler::platform::sandbox::{MetaErrorSpec, Sandbox};
+use autoscaler::platform::sandbox::SandboxAccounts;
 use autoscaler::service::cycle::{CycleMode, run_cycle};
+use meta_sandbox::{MetaErrorSpec, Sandbox};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tonic::Request;
 

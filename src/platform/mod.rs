@@ -1,6 +1,6 @@
-//! The ad platform: Meta's Graph API client (`meta`), the local Meta sandbox
-//! speaking the same API over loopback (`sandbox`), and the platform-neutral
-//! types the rest of the crate uses (`types`).
+//! The ad platform: Meta's Graph API client (`meta`), the bridge to the local
+//! Meta sandbox crate speaking the same API over loopback (`sandbox`), and the
+//! platform-neutral types the rest of the crate uses (`types`).
 pub mod meta;
 pub mod sandbox;
 pub mod types;

@@ -9,31 +9,16 @@
 //! every draw comes from [`super::rng`], so a seed fixes the whole market.
 use std::sync::Arc;
 
+use meta_sandbox::market::hour_of_day_factor;
+
 use super::params::{DispersionScope, LagCurve, MarketParams};
 use super::rng::{Stream, normal_quantile, uniform};
 
 /// Share of a day's traffic (and of a flat-paced budget) in each hour in the
-/// default market: quiet nights, busy evenings (the sandbox's pacing shape).
-/// Sums to 1. A market file may set another shape ([`Market::pacing`]).
-pub const PACING: [f64; 24] = {
-    const W: [f64; 24] = [
-        1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.7, 1.0, 1.3, 1.5, 1.6, 1.6, 1.6, 1.6, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8, 1.8, 1.6,
-        1.3, 1.0,
-    ];
-    let mut total = 0.0;
-    let mut i = 0;
-    while i < 24 {
-        total += W[i];
-        i += 1;
-    }
-    let mut out = [0.0; 24];
-    let mut i = 0;
-    while i < 24 {
-        out[i] = W[i] / total;
-        i += 1;
-    }
-    out
-};
+/// default market: quiet nights, busy evenings. The Meta sandbox's pacing
+/// curve, the one both markets share. Sums to 1. A market file may set
+/// another shape ([`Market::pacing`]).
+pub use meta_sandbox::market::PACING;
 
 /// Which built-in market to simulate, or a market file's parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -371,7 +356,7 @@ fn campaign(config: &MarketConfig, pacing: &[f64; 24], i: usize, account: usize)
     let mut quality = [1.0; 24];
     if strength > 0.0 {
         for (h, q) in quality.iter_mut().enumerate() {
-            *q = 1.0 + strength * ((h as f64 - peak) * std::f64::consts::TAU / 24.0).cos();
+            *q = hour_of_day_factor(h as f64, peak, strength);
         }
         let mean: f64 = (0..24).map(|h| pacing[h] * quality[h]).sum();
         quality.iter_mut().for_each(|q| *q /= mean);

@@ -6,6 +6,7 @@
 //! (a missing key keeps the default market's value), an unknown key is an
 //! error that names it, and every value is range-checked by name, so a typo
 //! cannot silently fall back to a default.
+use meta_sandbox::market::{PACING_WEIGHTS, pacing_shares};
 use serde::{Deserialize, Serialize};
 
 /// The default market file, shipped in the repository.
@@ -302,10 +303,8 @@ impl MarketParams {
                 aov_max_minor: 30_000,
             },
             hours: HourParams {
-                pacing: vec![
-                    1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.7, 1.0, 1.3, 1.5, 1.6, 1.6, 1.6, 1.6, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8,
-                    1.8, 1.6, 1.3, 1.0,
-                ],
+                // The Meta sandbox's pacing curve.
+                pacing: PACING_WEIGHTS.to_vec(),
                 peaks: vec![
                     PeakGroup { share: 0.7, start_hour: 19.0, width_hours: 3.0 },
                     PeakGroup { share: 0.2, start_hour: 11.0, width_hours: 3.0 },
@@ -493,13 +492,11 @@ impl MarketParams {
         Ok(())
     }
 
-    /// The hours' shares of a flat-paced day (the pacing weights normalised).
+    /// The hours' shares of a flat-paced day (the pacing weights normalised
+    /// as the sandbox normalises its own; a missing hour weighs 0).
     pub fn pacing_shares(&self) -> [f64; 24] {
-        let mut total = 0.0;
-        for w in self.hours.pacing.iter().take(24) {
-            total += w;
-        }
-        std::array::from_fn(|h| self.hours.pacing.get(h).copied().unwrap_or(0.0) / total)
+        let weights = std::array::from_fn(|h| self.hours.pacing.get(h).copied().unwrap_or(0.0));
+        pacing_shares(&weights)
     }
 }
 

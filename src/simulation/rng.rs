@@ -1,7 +1,8 @@
 //! Simulation: counter-based random numbers. Every draw is a hash of (seed,
 //! campaign, hour, stream, index), so the same campaign-hour gets the same
 //! uniforms under every policy (common random numbers) and no draw depends on
-//! the order of the others.
+//! the order of the others. The mixer is the Meta sandbox's (one SplitMix64
+//! for both markets); the keyed draws are the simulation's own.
 
 /// The streams of draws; each is an independent family of uniforms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,12 +28,8 @@ pub(crate) enum Stream {
     Dispersion = 9,
 }
 
-/// SplitMix64's finalizer (Vigna's constants): a strong 64-bit mixer.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+// SplitMix64's finalizer, the mixer of the sandbox's generator too.
+use meta_sandbox::market::mix;
 
 /// A uniform in (0, 1) for one key; never exactly 0 or 1.
 pub(crate) fn uniform(seed: u64, campaign: u64, hour: u64, stream: Stream, index: u64) -> f64 {

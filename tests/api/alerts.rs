@@ -281,7 +281,7 @@ async fn a_cycles_approvals_arrive_in_one_message_whose_commands_decide_them() {
     let grpcurl = grpcurl();
     for backend in backends() {
         let (url, bodies) = start_receiver(StatusCode::OK, Duration::ZERO).await;
-        let sandbox = autoscaler::platform::sandbox::Sandbox::generated(42, 2, 30);
+        let sandbox = meta_sandbox::Sandbox::generated(42, 2, 30);
         let (app, running) =
             spawn_with_sandbox_and(backend, &sandbox, |s| s.engine.webhook_url = Some(url.clone())).await;
         every_increase_waits(&app, &["act_1000001", "act_1000002"]).await;
@@ -328,7 +328,7 @@ async fn a_cycles_approvals_arrive_in_one_message_whose_commands_decide_them() {
 
 #[tokio::test]
 async fn failing_accounts_alert_once_with_metas_code_and_what_to_do() {
-    use autoscaler::platform::sandbox::{MetaErrorSpec, Sandbox};
+    use meta_sandbox::{MetaErrorSpec, Sandbox};
     for backend in backends() {
         let (url, bodies) = start_receiver(StatusCode::OK, Duration::ZERO).await;
         let sandbox = Sandbox::generated(42, 3, 5);
@@ -409,7 +409,7 @@ async fn the_daily_digest_lists_what_waits_once_per_day_across_replicas() {
     use autoscaler::service::digest::{DigestOutcome, send_approval_digest};
     for backend in backends() {
         let (url, bodies) = start_receiver(StatusCode::OK, Duration::ZERO).await;
-        let sandbox = autoscaler::platform::sandbox::Sandbox::generated(42, 1, 30);
+        let sandbox = meta_sandbox::Sandbox::generated(42, 1, 30);
         let (app, _running) =
             spawn_with_sandbox_and(backend, &sandbox, |s| s.engine.webhook_url = Some(url.clone())).await;
         let now = Utc::now();

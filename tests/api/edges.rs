@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use autoscaler::auth::{Role, TokenTable};
 use autoscaler::pb::{self, ActionFilter, ScalingRule};
-use autoscaler::platform::sandbox::Sandbox;
+use autoscaler::platform::sandbox::SandboxAccounts;
+use meta_sandbox::Sandbox;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 

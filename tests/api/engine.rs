@@ -7,11 +7,11 @@ use autoscaler::pb::{
 };
 use autoscaler::persistence::actions::{self, TransitionFields};
 use autoscaler::platform::BudgetWrite;
-use autoscaler::platform::sandbox::{
+use autoscaler::service::executor;
+use meta_sandbox::{
     AccountSpec, AdSetSpec, BudgetHolderSpec, CampaignSpec, MetaErrorSpec, Performance, Sandbox, ScriptedMetrics,
     SpecStatus, ThrottleFault,
 };
-use autoscaler::service::executor;
 use tonic::Code;
 use tonic_types::StatusExt;
 

@@ -12,7 +12,7 @@ use autoscaler::config::Settings;
 use autoscaler::domain::action::{ActionRecord, ActionStatus};
 use autoscaler::pb::{self, RunCycleRequest};
 use autoscaler::persistence::{actions, cycles, leases};
-use autoscaler::platform::sandbox::{
+use meta_sandbox::{
     AccountSpec, AdSetSpec, BudgetHolderSpec, CampaignSpec, HandEdit, MetaErrorSpec, Performance, RequestKind,
     RunningSandbox, Sandbox, ScriptedMetrics, SpecStatus,
 };

@@ -7,10 +7,11 @@ use autoscaler::domain::action::{ActionStatus, ActionType};
 use autoscaler::domain::rule::MAX_AMOUNT_MINOR;
 use autoscaler::persistence::entity::performance_snapshot;
 use autoscaler::persistence::history::{self, Order};
-use autoscaler::platform::sandbox::{
+use autoscaler::platform::sandbox::SandboxAccounts;
+use autoscaler::service::cycle::{CycleMode, run_cycle};
+use meta_sandbox::{
     AccountSpec, AdSetSpec, BudgetHolderSpec, CampaignSpec, Performance, Sandbox, ScriptedMetrics, SpecStatus,
 };
-use autoscaler::service::cycle::{CycleMode, run_cycle};
 use sea_orm::EntityTrait;
 use serde_json::Value;
 

@@ -6,8 +6,8 @@ use autoscaler::pb::{
     self, ActionType, EvaluateCampaignsRequest, ReplayApprovalMode, ReplayRulesRequest, ReplayStop, ScalingRule,
 };
 use autoscaler::persistence::snapshots::{self, NewSnapshot};
-use autoscaler::platform::sandbox::{AccountSpec, CampaignSpec, Sandbox, ScriptedMetrics};
 use chrono::{DateTime, TimeDelta, Utc};
+use meta_sandbox::{AccountSpec, CampaignSpec, Sandbox, ScriptedMetrics};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use tonic::Code;
 

@@ -492,8 +492,9 @@ fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
 
 #[tokio::test]
 async fn every_graph_call_carries_the_appsecret_proof_when_a_secret_is_set() {
-    use autoscaler::platform::sandbox::Sandbox;
+    use autoscaler::platform::sandbox::SandboxAccounts;
     use autoscaler::service::cycle::{CycleMode, run_cycle};
+    use meta_sandbox::Sandbox;
     let sandbox = Sandbox::generated(11, 1, 4);
     let running = sandbox.start().await.expect("sandbox");
     let proxy = crate::graph_proxy::GraphProxy::start(running.base_url().as_str()).await;
@@ -598,8 +599,9 @@ async fn the_cli_talks_tls_with_a_token() {
 
 #[tokio::test]
 async fn the_sandbox_accepts_the_proof_of_the_right_app_secret_only() {
-    use autoscaler::platform::sandbox::Sandbox;
+    use autoscaler::platform::sandbox::SandboxAccounts;
     use autoscaler::service::cycle::{CycleMode, run_cycle};
+    use meta_sandbox::Sandbox;
     for (configured, works) in [("the-app-secret", true), ("another-secret", false)] {
         let sandbox = Sandbox::generated(12, 1, 3);
         sandbox.require_app_secret("the-app-secret");

@@ -9,7 +9,7 @@ use prost_types::FieldMask;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use autoscaler::platform::sandbox::{AccountSpec, CampaignSpec, RunningSandbox, Sandbox, ScriptedMetrics};
+use meta_sandbox::{AccountSpec, CampaignSpec, RunningSandbox, Sandbox, ScriptedMetrics};
 
 use crate::helpers::{Backend, TestApp, backends, spawn_app, spawn_with_sandbox_and};
 

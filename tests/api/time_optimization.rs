@@ -8,9 +8,10 @@ use autoscaler::domain::performance::Performance;
 use autoscaler::domain::time_profile::day_hours;
 use autoscaler::pb;
 use autoscaler::persistence::snapshots::{self, NewSnapshot};
-use autoscaler::platform::sandbox::{AccountSpec, CampaignSpec, RunningSandbox, Sandbox, ScriptedMetrics};
+use autoscaler::platform::sandbox::SandboxAccounts;
 use chrono::{Datelike, NaiveDate, TimeDelta, Timelike};
 use chrono_tz::Tz;
+use meta_sandbox::{AccountSpec, CampaignSpec, RunningSandbox, Sandbox, ScriptedMetrics};
 use tonic::Code;
 
 use crate::helpers::{Backend, TestApp, backends, invalid_field, spawn_app_with};
@@ -460,7 +461,8 @@ async fn a_learn_cycle_reports_the_profiles_it_learned() {
 
 #[tokio::test]
 async fn the_meta_backfill_recovers_the_sandbox_campaigns_hourly_patterns() {
-    use autoscaler::platform::sandbox::Daypart;
+    use autoscaler::platform::sandbox::SandboxAccounts;
+    use meta_sandbox::Daypart;
     for backend in backends() {
         // A generated market (fixed seed): some campaigns live by the hour
         // (Daypart archetype, known peak), the others are flat.
@@ -611,7 +613,8 @@ async fn the_sandbox_holds_budget_schedules_to_metas_rules_through_the_client() 
 #[tokio::test]
 async fn the_cycles_snapshots_of_the_sandbox_market_recover_its_roas_peaks() {
     use autoscaler::platform::InsightsWindow;
-    use autoscaler::platform::sandbox::Daypart;
+    use autoscaler::platform::sandbox::SandboxAccounts;
+    use meta_sandbox::Daypart;
     for backend in backends() {
         // The generated market (fixed seed), read as the hourly cycle does:
         // 30 s after every local hour, today's cumulative figures, stored as snapshots.

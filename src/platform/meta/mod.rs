@@ -25,7 +25,6 @@ use serde_json::json;
 pub use batch::MAX_BATCH_OPS;
 pub use error::PlatformError;
 pub use hourly::{BudgetSchedule, BudgetValueType, HOURLY_BREAKDOWN, HourlyPerformance, NewBudgetSchedule};
-pub(crate) use proof::appsecret_proof;
 
 use self::batch::BatchOp;
 use self::transport::Transport;

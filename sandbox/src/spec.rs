@@ -203,3 +203,25 @@ pub enum SandboxError {
     #[error("invalid sandbox spec: {0}")]
     Invalid(String),
 }
+
+/// An error the sandbox answers with, in Meta's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaErrorSpec {
+    /// Meta's `code`.
+    pub code: i64,
+    /// Meta's `error_subcode`.
+    pub subcode: Option<i64>,
+    /// Meta's `message`.
+    pub message: String,
+    /// Meta's `is_transient`.
+    pub is_transient: bool,
+    /// HTTP status (Meta mostly uses 400).
+    pub http_status: u16,
+}
+
+impl MetaErrorSpec {
+    /// A non-transient error with HTTP 400.
+    pub fn permanent(code: i64, subcode: Option<i64>, message: &str) -> Self {
+        Self { code, subcode, message: message.to_owned(), is_transient: false, http_status: 400 }
+    }
+}

@@ -3,35 +3,49 @@
 //! diminishing returns in budget and an hour-of-day effect; noise comes from a
 //! hash of (seed, campaign, day, hour), so a window always gives the same
 //! figures. Floats model the market; every reported figure is an integer.
+//!
+//! `autoscaler simulate` builds its market on the same pieces: the SplitMix64
+//! mixer ([`mix`]) behind both random generators, the pacing curve
+//! ([`PACING_WEIGHTS`], [`pacing_shares`]) and the hour-of-day cosine
+//! ([`hour_of_day_factor`]). The rest differs on purpose: the sandbox draws
+//! each campaign-hour from a sequential generator and answers about one
+//! budget at a time, while the simulation keys every draw on (seed, campaign,
+//! hour, stream) so that every policy meets the same draws, and adds what a
+//! policy comparison needs (Poisson conversions, reporting lag, drift,
+//! weekdays, under-delivery).
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+/// SplitMix64's finalizer (Vigna's constants): a strong 64-bit mixer.
+pub fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// SplitMix64: a tiny, fast, deterministic generator (Vigna's reference constants).
 #[derive(Debug, Clone)]
-pub(super) struct SplitMix64(u64);
+pub struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator starting from `seed`.
-    pub(super) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
     /// The next 64 random bits.
-    pub(super) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        mix(self.0)
     }
 
     /// Uniform in [0, 1).
-    pub(super) fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Uniform in [lo, hi).
-    pub(super) fn range(&mut self, lo: f64, hi: f64) -> f64 {
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
 
@@ -67,11 +81,16 @@ impl Daypart {
         match self {
             Self::Flat => 1.0,
             Self::Peak { hour: peak, strength } => {
-                let angle = (f64::from(hour) - f64::from(peak)) * std::f64::consts::TAU / 24.0;
-                1.0 + strength.clamp(0.0, 0.99) * angle.cos()
+                hour_of_day_factor(f64::from(hour), f64::from(peak), strength.clamp(0.0, 0.99))
             }
         }
     }
+}
+
+/// The hour-of-day effect: `1 + strength * cos` of the distance from the peak
+/// hour on a 24-hour circle, so the low comes 12 hours after the peak.
+pub fn hour_of_day_factor(hour: f64, peak: f64, strength: f64) -> f64 {
+    1.0 + strength * ((hour - peak) * std::f64::consts::TAU / 24.0).cos()
 }
 
 /// Economics of a simulated campaign. Money in the account's minor units.
@@ -111,27 +130,33 @@ impl Default for MarketSpec {
     }
 }
 
-/// Share of a day's spend in each local hour (standard pacing: quiet nights,
-/// busy evenings). Sums to 1.
-const PACING: [f64; 24] = {
-    const W: [f64; 24] = [
-        1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.7, 1.0, 1.3, 1.5, 1.6, 1.6, 1.6, 1.6, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8, 1.8, 1.6,
-        1.3, 1.0,
-    ];
+/// Relative traffic in each local hour (standard pacing: quiet nights, busy
+/// evenings); [`PACING`] is the same normalised.
+pub const PACING_WEIGHTS: [f64; 24] = [
+    1.0, 0.6, 0.4, 0.3, 0.3, 0.4, 0.7, 1.0, 1.3, 1.5, 1.6, 1.6, 1.6, 1.6, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8, 1.8, 1.6, 1.3,
+    1.0,
+];
+
+/// Share of a day's spend in each local hour. Sums to 1.
+pub const PACING: [f64; 24] = pacing_shares(&PACING_WEIGHTS);
+
+/// Hourly weights normalised to shares of a day (summed in hour order, so the
+/// shares are the same to the bit wherever they are computed).
+pub const fn pacing_shares(weights: &[f64; 24]) -> [f64; 24] {
     let mut total = 0.0;
     let mut i = 0;
     while i < 24 {
-        total += W[i];
+        total += weights[i];
         i += 1;
     }
     let mut out = [0.0; 24];
     let mut i = 0;
     while i < 24 {
-        out[i] = W[i] / total;
+        out[i] = weights[i] / total;
         i += 1;
     }
     out
-};
+}
 
 /// Integer figures over some hours.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,14 +1,14 @@
 //! The sandbox's batch endpoint (`POST /` and `POST /{version}/`): at most 50
 //! operations, each answered `{"code", "headers", "body": "<JSON string>"}`,
 //! or `null` when a batch-timeout fault is armed.
-use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
+use url::Url;
 
-use super::faults::MetaErrorSpec;
 use super::graph::{self, GraphRequest, Method, Reply, error_reply, invalid};
+use super::spec::MetaErrorSpec;
 use super::state::State;
-use crate::platform::meta::MAX_BATCH_OPS;
+use crate::conventions::MAX_BATCH_OPS;
 
 /// Runs the operations of a `batch` form field in order.
 pub(super) fn batch(state: &mut State, base: &Url, req: &GraphRequest) -> Reply {
@@ -26,16 +26,10 @@ pub(super) fn batch(state: &mut State, base: &Url, req: &GraphRequest) -> Reply 
     let mut account = None;
     let mut entries = Vec::with_capacity(ops.len());
     for op in &ops {
-        if state.faults.null_batch_ops > 0 {
-            // Meta leaves the operations it did not finish before the batch timed out null.
-            state.faults.null_batch_ops -= 1;
-            entries.push(None);
-            continue;
-        }
         let is_write = op.get("method").and_then(Value::as_str).is_some_and(|m| m.eq_ignore_ascii_case("POST"));
-        if is_write && state.faults.null_write_ops > 0 {
-            // The batch timed out before this write ran: nothing was applied.
-            state.faults.null_write_ops -= 1;
+        if state.faults.take_null_op(is_write) {
+            // Meta leaves the operations it did not finish before the batch
+            // timed out null; nothing of them was applied.
             entries.push(None);
             continue;
         }

@@ -11,16 +11,15 @@ use axum::extract::State as AxumState;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use reqwest::Url;
-use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use url::Url;
 
-use super::faults::MetaErrorSpec;
 use super::graph::{self, GraphRequest, Method, error_reply};
+use super::spec::MetaErrorSpec;
 use super::{RequestKind, Sandbox, batch};
-use crate::platform::meta::{MetaSettings, appsecret_proof};
+use crate::conventions::appsecret_proof;
 
 #[derive(Clone)]
 struct Served {
@@ -56,13 +55,6 @@ impl RunningSandbox {
     /// The sandbox behind the server: inspect it and flip its fault switches.
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
-    }
-
-    /// Client settings pointing at this sandbox, with Meta's defaults otherwise.
-    pub fn meta_settings(&self) -> MetaSettings {
-        let mut settings = MetaSettings::new(SecretString::from(self.access_token()));
-        settings.graph_url = self.base_url();
-        settings
     }
 
     /// Stops the server and waits until it has.
@@ -109,15 +101,8 @@ pub(super) async fn start(sandbox: &Sandbox) -> io::Result<RunningSandbox> {
 async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: Uri, body: Bytes) -> Response {
     let (stall, fail) = served.sandbox.with(|st| {
         st.http_requests += 1;
-        let stall = (st.faults.stall_next > 0).then(|| {
-            st.faults.stall_next -= 1;
-            st.faults.stall_for
-        });
-        let fail = st.faults.fail_next > 0;
-        if fail {
-            st.faults.fail_next -= 1;
-        }
-        (stall, fail)
+        let stall = st.faults.take_stall();
+        (stall, st.faults.take_failure())
     });
     if let Some(delay) = stall {
         tokio::time::sleep(delay).await;
@@ -152,9 +137,7 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
     let (status, body, headers, answer) = served.sandbox.with(|st| {
         let proof_ok = match &st.app_secret {
             None => true,
-            Some(secret) => {
-                req.param("appsecret_proof").is_some_and(|p| Some(p) == appsecret_proof(secret, &st.token).as_deref())
-            }
+            Some(secret) => req.param("appsecret_proof").is_some_and(|p| p == appsecret_proof(secret, &st.token)),
         };
         let reply = if req.param("access_token") != Some(st.token.as_str()) {
             let spec = MetaErrorSpec::permanent(190, None, "Invalid OAuth access token - Cannot parse access token");
@@ -173,14 +156,10 @@ async fn handle(AxumState(served): AxumState<Served>, method: HttpMethod, uri: U
             None => Vec::new(),
         };
         // Faults on the way back: the writes above have been applied already.
-        let answer = if writes && st.faults.lost_write_answers > 0 {
-            st.faults.lost_write_answers -= 1;
-            Answer::Lost
-        } else if writes && st.faults.late_write_answers > 0 {
-            st.faults.late_write_answers -= 1;
-            Answer::Late(st.faults.late_for)
-        } else {
-            Answer::OnTime
+        let answer = match writes.then(|| st.faults.take_write_answer()) {
+            Some((true, _)) => Answer::Lost,
+            Some((false, Some(delay))) => Answer::Late(delay),
+            _ => Answer::OnTime,
         };
         (reply.status, reply.body, headers, answer)
     });

@@ -2,11 +2,11 @@
 //! reads and writes under Meta's rules, errors and usage headers in Meta's shape.
 use std::collections::HashSet;
 
-use reqwest::Url;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use url::Url;
 
-use super::faults::MetaErrorSpec;
+use super::spec::MetaErrorSpec;
 use super::state::{Budget, ObjectRef, State, status_name};
 use super::{AppliedWrite, RequestKind, edges, hourly, insights};
 
@@ -128,17 +128,13 @@ pub(super) fn dispatch(state: &mut State, base: &Url, req: &GraphRequest) -> Rep
         return invalid(state, None, "(#100) Missing object id", None);
     };
     let account = state.account_of(&target);
-    if let Some(spec) = state.faults.object_errors.get(&target).cloned() {
+    if let Some(spec) = state.faults.object_error(&target) {
         return error_reply(state, &spec, account);
     }
     if req.method == Method::Get
-        && let Some((spec, let_through)) = state.faults.read_errors.get_mut(&target)
+        && let Some(spec) = state.faults.read_error(&target)
     {
-        if *let_through == 0 {
-            let spec = spec.clone();
-            return error_reply(state, &spec, account);
-        }
-        *let_through -= 1;
+        return error_reply(state, &spec, account);
     }
     let Some(account) = account else {
         return not_found(state, req.method, &target);
@@ -155,7 +151,7 @@ pub(super) fn dispatch(state: &mut State, base: &Url, req: &GraphRequest) -> Rep
             "adsets" => edges::adsets(state, base, req, account),
             "insights" => {
                 // A person edits a budget while the insights are being read.
-                if let Some((id, edit)) = state.faults.hand_edit_on_insights.take() {
+                if let Some((id, edit)) = state.faults.take_hand_edit() {
                     edit_by_hand(state, &id, &edit);
                 }
                 insights::insights(state, base, req, account)
@@ -258,7 +254,7 @@ fn update(state: &mut State, object: ObjectRef, req: &GraphRequest, account: usi
         return reply;
     }
     let now = state.clock.now();
-    let stick = !state.faults.lost_writes.contains(&id);
+    let stick = !state.faults.loses_writes_to(&id);
     for (field, value) in
         [("daily_budget", budget.map(|b| b.to_string())), ("status", status.map(|s| status_name(s).to_owned()))]
     {
@@ -357,10 +353,8 @@ fn check_budget(state: &mut State, object: ObjectRef, budget: i64, account: usiz
 /// Usage headers for an answer about `account`: Meta's three JSON headers.
 pub(super) fn usage_headers(state: &State, account: usize, insights: bool) -> Vec<(&'static str, String)> {
     let a = &state.accounts[account];
-    let (pct, regain) = if let Some(t) = state.faults.throttled.get(&a.id) {
-        (100, t.regain)
-    } else if let Some(u) = state.faults.usage.get(&a.id) {
-        (u.pct, u.regain)
+    let (pct, regain) = if let Some(announced) = state.faults.usage(&a.id) {
+        announced
     } else {
         let used = a.calls.1.saturating_mul(100) / HOURLY_QUOTA;
         (u32::try_from(used.min(99)).unwrap_or(99), std::time::Duration::ZERO)

@@ -5,18 +5,18 @@
 //! recorded so tests can check what was applied. Schedules are recorded,
 //! not simulated: delivery follows the daily budget alone.
 use chrono::{DateTime, Timelike, Utc};
-use reqwest::Url;
 use serde::Serialize;
 use serde_json::json;
+use url::Url;
 
 use super::edges::{Page, Wanted, page_bounds};
-use super::faults::MetaErrorSpec;
 use super::graph::{GraphRequest, Method, Reply, error_reply, invalid};
 use super::insights::window;
 use super::market::hours;
+use super::spec::MetaErrorSpec;
 use super::state::{Budget, ObjectRef, State};
 use super::{Daypart, Performance, Sandbox};
-use crate::platform::meta::decimal::minor_to_major;
+use crate::conventions::minor_to_major;
 
 /// The hourly breakdowns Meta offers.
 const ADVERTISER_HOURS: &str = "hourly_stats_aggregated_by_advertiser_time_zone";

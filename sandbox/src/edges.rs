@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::Url;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use url::Url;
 
 use super::graph::{GraphRequest, Reply, adset_effective_status, invalid};
 use super::state::{Budget, State, status_name};

@@ -2,16 +2,16 @@
 //! account's days, one row per delivering campaign, numbers as strings, money
 //! in major units, action lists with several purchase types side by side.
 use chrono::{Datelike, Duration, NaiveDate};
-use reqwest::Url;
 use serde::Serialize;
 use serde_json::Value;
+use url::Url;
 
 use super::edges::{Page, Wanted, page_bounds};
-use super::faults::MetaErrorSpec;
 use super::graph::{GraphRequest, Reply, error_reply, invalid};
 use super::market::{Figures, hours};
+use super::spec::MetaErrorSpec;
 use super::state::State;
-use crate::platform::meta::decimal::minor_to_major;
+use crate::conventions::minor_to_major;
 
 /// Days `maximum` covers in the sandbox (Meta: up to 37 months).
 const MAXIMUM_DAYS: i64 = 90;
