@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use meta_sandbox::market::hour_of_day_factor;
 
-use super::params::{DispersionScope, LagCurve, MarketParams};
+use super::params::{DispersionScope, MarketLagCurve, MarketParams};
 use super::rng::{Stream, normal_quantile, uniform};
 
 /// Share of a day's traffic (and of a flat-paced budget) in each hour in the
@@ -288,7 +288,7 @@ fn hour_coef(pacing: &[f64; 24], roas0: f64, b: f64, budget0_minor: i64, quality
 /// The cumulative distribution of a lag curve (index = hours of lag), its
 /// delays' means multiplied by `scale`: the immediate share at lag 0, each
 /// exponential delay over lags 1..=max (renormalised to its share).
-pub(crate) fn lag_cdf(curve: &LagCurve, scale: f64) -> Vec<f64> {
+pub(crate) fn lag_cdf(curve: &MarketLagCurve, scale: f64) -> Vec<f64> {
     let max = curve.max_hours.max(1);
     let mut pmf = vec![0.0; max + 1];
     pmf[0] = curve.immediate;
@@ -482,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_lag_curve_is_its_shares() {
-        let curve = LagCurve {
+        let curve = MarketLagCurve {
             name: "two".to_owned(),
             share: 1.0,
             immediate: 0.5,

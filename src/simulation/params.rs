@@ -211,7 +211,7 @@ pub struct LearningParams {
 #[serde(deny_unknown_fields, default)]
 pub struct LagParams {
     /// The lag curves; each campaign follows one (by the curves' shares).
-    pub curves: Vec<LagCurve>,
+    pub curves: Vec<MarketLagCurve>,
     /// Per-campaign log-normal spread of every delay's mean: each campaign
     /// takes one of 16 quantiles of `exp(sigma z)` (0: campaigns of one
     /// curve share it exactly).
@@ -222,7 +222,7 @@ pub struct LagParams {
 /// exponential delays (truncated at `max_hours` and renormalised).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LagCurve {
+pub struct MarketLagCurve {
     /// A name for people.
     pub name: String,
     /// Share of campaigns on this curve (the curves' shares sum to 1).
@@ -337,8 +337,8 @@ impl MarketParams {
 
     /// Meta-like reporting: 35% within the hour, 40% after a delay of mean
     /// 5 h, 25% of mean 30 h, at most 71 h.
-    pub fn meta_lag() -> LagCurve {
-        LagCurve {
+    pub fn meta_lag() -> MarketLagCurve {
+        MarketLagCurve {
             name: "meta".to_owned(),
             share: 1.0,
             immediate: 0.35,
@@ -349,8 +349,8 @@ impl MarketParams {
 
     /// Slow, long-tailed reporting (Criteo-like): about half within 24 h,
     /// about a tenth after two weeks, at most 30 days.
-    pub fn slow_lag() -> LagCurve {
-        LagCurve {
+    pub fn slow_lag() -> MarketLagCurve {
+        MarketLagCurve {
             name: "slow".to_owned(),
             share: 1.0,
             immediate: 0.2,
