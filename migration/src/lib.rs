@@ -15,6 +15,7 @@ mod m20261212_000001_reported_days;
 mod m20261213_000001_event_snapshot_when_missing;
 mod m20261213_000002_cycle_accounts;
 mod m20261214_000001_action_rollups;
+mod m20261215_000001_index_review;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000001_event_snapshot_when_missing::Migration),
             Box::new(m20261213_000002_cycle_accounts::Migration),
             Box::new(m20261214_000001_action_rollups::Migration),
+            Box::new(m20261215_000001_index_review::Migration),
         ]
     }
 }
