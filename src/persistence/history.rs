@@ -119,6 +119,11 @@ impl RawSql {
         Self { backend, text: text.to_owned(), values: Vec::new() }
     }
 
+    /// The backend whose dialect this is.
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
     /// Appends literal SQL.
     pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
