@@ -322,6 +322,7 @@ async fn run(url: &str, total: usize) -> anyhow::Result<()> {
     // A kept database may hold rollups from an earlier run: start raw.
     db.execute_unprepared("DELETE FROM action_rollup_days").await?;
     db.execute_unprepared("DELETE FROM action_rollups").await?;
+    db.execute_unprepared("DELETE FROM action_response_rollups").await?;
     for days in [7, 30] {
         time(&format!("dashboard: {days} days, no rollups (fresh install)"), || dashboard(db, now, days)).await?;
     }
@@ -337,6 +338,13 @@ async fn run(url: &str, total: usize) -> anyhow::Result<()> {
     let start = now - TimeDelta::days(30);
     let period = Period { start, middle: start + TimeDelta::days(15), end: now, account_id: None };
     time("dashboard: 30 days, groups only (rolled up)", || dashboard::action_groups(db, &period)).await?;
-    time("dashboard: 30 days, medians only", || dashboard::median_response_seconds(db, &period)).await?;
+    let (median, _) =
+        time("dashboard: 30 days, medians only (rolled up)", || dashboard::median_response_seconds(db, &period))
+            .await?;
+    let (exact, _) = time("dashboard: 30 days, exact medians (every response sorted)", || {
+        dashboard::exact_median_response_seconds(db, &period)
+    })
+    .await?;
+    println!("30-day median response: {median:?} s from the buckets, {exact:?} s exactly");
     Ok(())
 }

@@ -15,6 +15,8 @@ mod m20261212_000001_reported_days;
 mod m20261213_000001_event_snapshot_when_missing;
 mod m20261213_000002_cycle_accounts;
 mod m20261214_000001_action_rollups;
+mod m20261215_000001_index_review;
+mod m20261215_000002_response_rollups;
 
 /// Every migration of the service, oldest first.
 pub struct Migrator;
@@ -36,6 +38,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000001_event_snapshot_when_missing::Migration),
             Box::new(m20261213_000002_cycle_accounts::Migration),
             Box::new(m20261214_000001_action_rollups::Migration),
+            Box::new(m20261215_000001_index_review::Migration),
+            Box::new(m20261215_000002_response_rollups::Migration),
         ]
     }
 }

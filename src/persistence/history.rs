@@ -119,6 +119,11 @@ impl RawSql {
         Self { backend, text: text.to_owned(), values: Vec::new() }
     }
 
+    /// The backend whose dialect this is.
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
     /// Appends literal SQL.
     pub(crate) fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
@@ -155,9 +160,18 @@ pub async fn latest_event_sequence(db: &impl ConnectionTrait) -> Result<i64> {
 
 /// The sequence of the first event recorded at or after `at`, if any.
 pub async fn first_event_sequence_since(db: &impl ConnectionTrait, at: DateTime<Utc>) -> Result<Option<i64>> {
+    // The events since `at` come from the creation-time index. A plain
+    // `MIN(seq) ... WHERE created_at >= at` lets both databases walk the
+    // log from its first event instead (a second for a day-old `at` over a
+    // million events); a subquery they keep as it is (a no-op LIMIT or
+    // OFFSET) takes the index.
+    let backend = db.get_database_backend();
     let mut sql =
-        RawSql::new(db.get_database_backend(), "SELECT MIN(seq) AS seq FROM action_events WHERE created_at >= ");
-    sql.bind(at);
+        RawSql::new(backend, "SELECT MIN(seq) AS seq FROM (SELECT seq FROM action_events WHERE created_at >= ");
+    sql.bind(at).push(match backend {
+        DbBackend::Postgres => " OFFSET 0) since",
+        _ => " LIMIT -1) since",
+    });
     let row = db.query_one_raw(sql.build()).await?;
     Ok(match row {
         Some(row) => row.try_get::<Option<i64>>("", "seq")?,

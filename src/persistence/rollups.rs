@@ -1,6 +1,7 @@
-//! Rollups of the dashboard's sums per UTC day (`action_rollups`), so that a
-//! month's dashboard adds up a few hundred rows instead of reading every
-//! action of the month. A day is rolled up once it is *sealed*: over for an
+//! Rollups of the dashboard's sums per UTC day (`action_rollups`) and of its
+//! response times (`action_response_rollups`: counts per time bucket), so
+//! that a month's dashboard adds up a few hundred rows instead of reading
+//! every action of the month. A day is rolled up once it is *sealed*: over for an
 //! hour, none of its actions still open (pending approval, approved,
 //! executing, unconfirmed: those are the only statuses that ever change),
 //! and none of its routine rows due for deletion. Nothing can then change
@@ -55,6 +56,95 @@ pub(crate) const SUMS: &str = "COUNT(*) AS actions, \
 /// Which actions count toward the low-ROAS spend.
 pub(crate) const LOW_ROAS: &str = "spend_minor > 0 AND roas < 1.0";
 
+/// Response times below this many milliseconds have a bucket each.
+const EXACT_BELOW_MS: i64 = 64;
+
+/// Above [`EXACT_BELOW_MS`], each doubling of the response time is split
+/// into `2^BUCKET_BITS` buckets: a bucket is at most 1/32 of its lower
+/// bound wide.
+const BUCKET_BITS: u32 = 5;
+
+/// Response times from `2^LAST_DOUBLING` ms (139 years) on have a bucket each.
+const LAST_DOUBLING: u32 = 42;
+
+/// The lower bound of the bucket of a response time of `ms` milliseconds:
+/// `ms` itself below 64 ms, otherwise `ms` rounded down to a multiple of
+/// 1/32 of the power of two at or below it. What [`bucket_sql`] computes.
+pub fn response_bucket(ms: i64) -> i64 {
+    if ms < EXACT_BELOW_MS {
+        return ms;
+    }
+    let doubling = 63 - ms.leading_zeros();
+    if doubling >= LAST_DOUBLING {
+        return ms;
+    }
+    let width = 1_i64 << (doubling - BUCKET_BITS);
+    ms / width * width
+}
+
+/// [`response_bucket`] of the integer column or expression `ms`, in SQL
+/// both backends read alike (integer division truncates on both): a binary
+/// search over the doublings, so each row takes about six comparisons.
+fn bucket_sql(ms: &str) -> String {
+    fn doublings(ms: &str, first: u32, end: u32) -> String {
+        if end - first == 1 {
+            let width = 1_i64 << (first - BUCKET_BITS);
+            return format!("{ms} / {width} * {width}");
+        }
+        let middle = (first + end) / 2;
+        format!(
+            "CASE WHEN {ms} < {} THEN {} ELSE {} END",
+            1_i64 << middle,
+            doublings(ms, first, middle),
+            doublings(ms, middle, end)
+        )
+    }
+    format!(
+        "CASE WHEN {ms} < {EXACT_BELOW_MS} OR {ms} >= {} THEN {ms} ELSE {} END",
+        1_i64 << LAST_DOUBLING,
+        doublings(ms, EXACT_BELOW_MS.trailing_zeros(), LAST_DOUBLING)
+    )
+}
+
+/// Milliseconds from recording an action to confirming its execution,
+/// rounded, in the dialect of `backend`.
+fn response_ms(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "CAST(ROUND(EXTRACT(EPOCH FROM (executed_at - created_at)) * 1000) AS BIGINT)",
+        // Millisecond precision (SQLite 3.42+, bundled).
+        _ => "CAST(ROUND((unixepoch(executed_at, 'subsec') - unixepoch(created_at, 'subsec')) * 1000) AS INTEGER)",
+    }
+}
+
+/// Appends a query of the response times of the actions created in
+/// `[from, to)` (of `account`, if given) and executed, per account and
+/// bucket: `account_id, bucket_ms, responses, response_ms` (the count and
+/// the exact sum in milliseconds). Shared by the rollups and the raw reads
+/// of the dashboard, so both bucket alike.
+pub(crate) fn push_raw_responses(sql: &mut RawSql, from: DateTime<Utc>, to: DateTime<Utc>, account: Option<&str>) {
+    let backend = sql.backend();
+    sql.push(&format!(
+        "SELECT account_id, bucket_ms, COUNT(*) AS responses, CAST(SUM(ms) AS BIGINT) AS response_ms FROM ( \
+           SELECT account_id, ms, {} AS bucket_ms FROM ( \
+             SELECT account_id, {} AS ms FROM scaling_actions \
+             WHERE status = 'executed' AND executed_at IS NOT NULL AND created_at >= ",
+        bucket_sql("ms"),
+        response_ms(backend)
+    ));
+    sql.bind(from).push(" AND created_at < ").bind(to);
+    if let Some(account) = account {
+        sql.push(" AND account_id = ").bind(account.to_owned());
+    }
+    // A no-op OFFSET keeps both databases from merging `timed` into the
+    // query above it, which would work out `ms` once per use in the bucket
+    // expression instead of once per row.
+    sql.push(match backend {
+        DbBackend::Postgres => " OFFSET 0",
+        _ => " LIMIT -1 OFFSET 0",
+    });
+    sql.push(") timed) bucketed GROUP BY account_id, bucket_ms");
+}
+
 /// Serialises rollup writers with retention on PostgreSQL, so a day is never
 /// sealed from rows a concurrent prune is deleting. SQLite serialises
 /// writers anyway.
@@ -69,7 +159,7 @@ pub(crate) async fn lock(txn: &impl ConnectionTrait) -> Result<()> {
 /// there): until they are rolled up again, the dashboard reads them raw.
 pub(crate) async fn invalidate(txn: &impl ConnectionTrait, first: i64, last: i64) -> Result<()> {
     let backend = txn.get_database_backend();
-    for table in ["action_rollup_days", "action_rollups"] {
+    for table in ["action_rollup_days", "action_rollups", "action_response_rollups"] {
         let mut sql = RawSql::new(backend, &format!("DELETE FROM {table} WHERE day >= "));
         sql.bind(first).push(" AND day <= ").bind(last);
         txn.execute_raw(sql.build()).await?;
@@ -92,7 +182,8 @@ pub(crate) async fn sealed_days(db: &impl ConnectionTrait, first: i64, last: i64
 /// first, at most `max_days` of them; `routine_before` is retention's cutoff
 /// (routine rows older than it are about to go, so their days wait).
 /// Returns the days rolled up. Each day is one transaction: a marker, then
-/// one `INSERT ... SELECT ... GROUP BY` over the day's actions.
+/// one `INSERT ... SELECT ... GROUP BY` over the day's actions for the sums
+/// and one over its executed actions for the response times.
 pub async fn refresh(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
@@ -165,6 +256,14 @@ pub async fn refresh(
         insert.bind(start).push(" AND created_at < ").bind(end);
         insert.push(" GROUP BY account_id, currency, action_type, status");
         txn.execute_raw(insert.build()).await?;
+        let mut responses = RawSql::new(
+            backend,
+            "INSERT INTO action_response_rollups (day, account_id, bucket_ms, responses, response_ms) SELECT ",
+        );
+        responses.bind(day).push(", account_id, bucket_ms, responses, response_ms FROM (");
+        push_raw_responses(&mut responses, start, end, None);
+        responses.push(") day_responses");
+        txn.execute_raw(responses.build()).await?;
         txn.commit().await?;
         rolled += 1;
     }
@@ -175,5 +274,32 @@ async fn count(db: &impl ConnectionTrait, statement: Statement) -> Result<i64> {
     match db.query_one_raw(statement).await? {
         Some(row) => Ok(row.try_get::<i64>("", "n")?),
         None => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_buckets_are_exact_below_64_ms_and_at_most_a_32nd_of_their_bound_wide() {
+        for ms in [-5, 0, 1, 63] {
+            assert_eq!(response_bucket(ms), ms);
+        }
+        assert_eq!(response_bucket(64), 64);
+        assert_eq!((response_bucket(65), response_bucket(66)), (64, 66));
+        assert_eq!(response_bucket(120_000), 118_784);
+        let mut ms = 64;
+        while ms < 1 << 41 {
+            let bucket = response_bucket(ms);
+            let next = response_bucket(ms + 1);
+            assert!(bucket <= ms && (ms - bucket) * 32 < bucket, "{ms} in {bucket}");
+            assert!(next == bucket || next == ms + 1, "buckets are contiguous at {ms}");
+            ms = ms * 21 / 20 + 1;
+        }
+        // The SQL has one division per doubling from 64 ms to the last.
+        let sql = bucket_sql("ms");
+        assert_eq!(sql.matches(" * ").count(), (LAST_DOUBLING - 6) as usize);
+        assert!(sql.contains("ms / 2 * 2") && sql.contains(&format!("ms / {} * {}", 1_i64 << 36, 1_i64 << 36)));
     }
 }

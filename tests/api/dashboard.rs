@@ -6,7 +6,10 @@ use autoscaler::domain::action::{ActionStatus, ActionType, NewAction};
 use autoscaler::grpc::dashboard::get_dashboard;
 use autoscaler::pb::{self, CurrencyAmount, DashboardFigures, GetDashboardRequest};
 use autoscaler::persistence::actions::{TransitionFields, transition_many};
-use autoscaler::persistence::dashboard::{ActionGroup, Period, action_groups, raw_action_groups};
+use autoscaler::persistence::dashboard::{
+    ActionGroup, MEDIAN_ERROR, Period, action_groups, exact_median_response_seconds, median_response_seconds,
+    raw_action_groups, raw_median_response_seconds,
+};
 use autoscaler::persistence::{retention, rollups};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -364,6 +367,39 @@ async fn assert_groups_match_raw(db: &DatabaseConnection, now: DateTime<Utc>, wh
     }
 }
 
+/// The dashboard's median response times equal those counted from every
+/// executed action in the same buckets (rollups or not), and lie within
+/// [`MEDIAN_ERROR`] (plus a millisecond of rounding) of the exact medians,
+/// for the same periods as [`assert_groups_match_raw`].
+async fn assert_medians_match_raw(db: &DatabaseConnection, now: DateTime<Utc>, when: &str) {
+    for days in [1, 3, 7, 30, 45] {
+        for account_id in [None, Some("act_2")] {
+            let length = TimeDelta::days(days);
+            let start = now - length;
+            let period = Period { start, middle: start + length / 2, end: now, account_id };
+            let scope = format!("{when}: {days} days, {account_id:?}");
+            let served = median_response_seconds(db, &period).await.expect("medians");
+            let raw = raw_median_response_seconds(db, &period).await.expect("raw medians");
+            let (exact, exact_by_account) = exact_median_response_seconds(db, &period).await.expect("exact");
+            assert_eq!(served, raw, "{scope}");
+            let mut pairs = vec![(served.0, exact)];
+            let mut accounts: Vec<&String> = exact_by_account.keys().collect();
+            accounts.sort();
+            assert_eq!(served.1.len(), accounts.len(), "{scope}");
+            for account in accounts {
+                pairs.push((served.1.get(account).copied(), exact_by_account.get(account).copied()));
+            }
+            for (served, exact) in pairs {
+                let (Some(served), Some(exact)) = (served, exact) else {
+                    assert_eq!(served.is_some(), exact.is_some(), "{scope}");
+                    continue;
+                };
+                assert!((served - exact).abs() <= exact * MEDIAN_ERROR + 0.001, "{scope}: {served} vs {exact}");
+            }
+        }
+    }
+}
+
 async fn grpc_dashboards(app: &TestApp) -> Vec<pb::GetDashboardResponse> {
     let mut client = app.autoscaler.clone();
     let mut boards = Vec::new();
@@ -401,6 +437,7 @@ async fn rolled_up_days_answer_exactly_what_the_actions_say() {
 
         // A fresh install has no rollups: every day is read raw.
         assert_groups_match_raw(db, now, &format!("{backend:?} fresh")).await;
+        assert_medians_match_raw(db, now, &format!("{backend:?} fresh")).await;
         let fresh = grpc_dashboards(&app).await;
 
         // Days with a pending approval stay open; the others are sealed.
@@ -408,6 +445,7 @@ async fn rolled_up_days_answer_exactly_what_the_actions_say() {
         assert!(sealed >= 20, "{backend:?}: {sealed} days sealed");
         assert_eq!(rollups::refresh(db, now, None, usize::MAX).await.expect("again"), 0, "{backend:?}");
         assert_groups_match_raw(db, now, &format!("{backend:?} rolled up")).await;
+        assert_medians_match_raw(db, now, &format!("{backend:?} rolled up")).await;
         // The equality above is served from the rollups: skewing them shows.
         let skew = |by: i64| format!("UPDATE action_rollups SET actions = actions + {by}");
         let month =
@@ -417,6 +455,31 @@ async fn rolled_up_days_answer_exactly_what_the_actions_say() {
         let skewed = total(action_groups(db, &month).await.expect("groups"));
         db.execute_unprepared(&skew(-1_000)).await.expect("restored");
         assert!(skewed >= total(raw_action_groups(db, &month).await.expect("raw")) + 20 * 1_000, "{backend:?}");
+        // So are the medians: a day's response times an hour longer show.
+        let hour_longer =
+            |by: i64| format!("UPDATE action_response_rollups SET response_ms = response_ms + {by} * responses");
+        db.execute_unprepared(&hour_longer(3_600_000)).await.expect("skewed");
+        let skewed = median_response_seconds(db, &month).await.expect("medians").0.unwrap_or_default();
+        db.execute_unprepared(&hour_longer(-3_600_000)).await.expect("restored");
+        let raw = raw_median_response_seconds(db, &month).await.expect("raw medians").0.unwrap_or_default();
+        assert!(skewed >= raw + 3_000.0, "{backend:?}: {skewed} vs {raw}");
+        // The database buckets as `response_bucket` says: each stored bucket
+        // starts a bucket, and the mean of its times lies in it.
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT bucket_ms, responses, response_ms FROM action_response_rollups",
+            ))
+            .await
+            .expect("response rollups");
+        assert!(!rows.is_empty(), "{backend:?}");
+        for row in rows {
+            let bucket: i64 = row.try_get("", "bucket_ms").expect("bucket");
+            let (count, sum): (i64, i64) =
+                (row.try_get("", "responses").expect("count"), row.try_get("", "response_ms").expect("sum"));
+            assert_eq!(rollups::response_bucket(bucket), bucket, "{backend:?}");
+            assert_eq!(rollups::response_bucket(sum / count), bucket, "{backend:?}: {count} times, {sum} ms");
+        }
         assert_same_dashboards(&grpc_dashboards(&app).await, &fresh, &format!("{backend:?} over gRPC"));
 
         // Approvals decided days after creation: their days are sealed only now.
@@ -429,9 +492,11 @@ async fn rolled_up_days_answer_exactly_what_the_actions_say() {
             .await
             .expect("approved");
         assert_groups_match_raw(db, now, &format!("{backend:?} decided")).await;
+        assert_medians_match_raw(db, now, &format!("{backend:?} decided")).await;
         let later = rollups::refresh(db, now, None, usize::MAX).await.expect("rolled up");
         assert!(later >= 1, "{backend:?}: the days of rejected approvals are sealed now");
         assert_groups_match_raw(db, now, &format!("{backend:?} decided, rolled up")).await;
+        assert_medians_match_raw(db, now, &format!("{backend:?} decided, rolled up")).await;
 
         // Retention deletes routine rows from sealed days: the dashboard
         // follows at once, and again once those days are rolled up anew.
@@ -439,7 +504,41 @@ async fn rolled_up_days_answer_exactly_what_the_actions_say() {
         let pruned = retention::prune(db, Some(cutoff), None, 1_000_000).await.expect("pruned");
         assert!(pruned.actions > 0, "{backend:?}");
         assert_groups_match_raw(db, now, &format!("{backend:?} pruned")).await;
+        assert_medians_match_raw(db, now, &format!("{backend:?} pruned")).await;
         assert!(rollups::refresh(db, now, Some(cutoff), usize::MAX).await.expect("rolled up") >= 1);
         assert_groups_match_raw(db, now, &format!("{backend:?} pruned, rolled up")).await;
+        assert_medians_match_raw(db, now, &format!("{backend:?} pruned, rolled up")).await;
+    }
+}
+
+/// The response rollups and the index review go down and up again on both
+/// backends: `down` restores the dropped indexes, `up` drops them anew and
+/// starts the rollups over.
+#[tokio::test]
+async fn the_index_review_and_response_rollups_migrate_down_and_up() {
+    use migration::{Migrator, MigratorTrait};
+    for backend in backends() {
+        let test_db = crate::helpers::TestDb::create(backend).await;
+        let db = autoscaler::persistence::connect(&test_db.url).await.expect("connected");
+        let index_names = |sql: &str| sea_orm::Statement::from_string(db.get_database_backend(), sql.to_owned());
+        let list = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'",
+            _ => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        };
+        let indexes = || async {
+            let rows = db.query_all_raw(index_names(list)).await.expect("indexes");
+            rows.iter().map(|r| r.try_get::<String>("", "name").expect("name")).collect::<Vec<_>>()
+        };
+        let dropped = ["ix_actions_claim", "ix_actions_campaign_executed", "ix_actions_campaign_created"];
+        assert!(!indexes().await.iter().any(|i| dropped.contains(&i.as_str())), "{backend:?}");
+        Migrator::down(&db, Some(2)).await.expect("down");
+        let before = indexes().await;
+        for name in dropped.iter().chain(&["ix_snapshots_campaign_taken"]) {
+            assert!(before.iter().any(|i| i == name), "{backend:?}: {name} restored");
+        }
+        assert!(db.execute_unprepared("SELECT 1 FROM action_response_rollups").await.is_err(), "{backend:?}");
+        Migrator::up(&db, None).await.expect("up again");
+        assert!(!indexes().await.iter().any(|i| dropped.contains(&i.as_str())), "{backend:?}");
+        db.execute_unprepared("SELECT 1 FROM action_response_rollups").await.expect("table again");
     }
 }
