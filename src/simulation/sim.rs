@@ -218,28 +218,7 @@ pub(crate) fn run(market: &Market, driver: Driver<'_>, cap_minor: i64) -> Policy
                         open_action: st.pending.map(|p| (p.id, ActionStatus::PendingApproval)),
                     };
                     let decision = decide_step(rule, &step, CURRENCY, now, &mut total);
-                    match decision.outcome {
-                        Outcome::Hold => {}
-                        Outcome::Execute if decision.action_type == ActionType::Pause => {
-                            st.active = false;
-                            out.pauses += 1;
-                        }
-                        Outcome::Execute => {
-                            st.budget = decision.new_budget_minor;
-                            st.last_change = Some(now);
-                            out.budget_changes += 1;
-                        }
-                        Outcome::NeedsApproval => {
-                            out.approvals_needed += 1;
-                            st.pending = Some(Pending {
-                                id: next_action_id,
-                                old: decision.old_budget_minor,
-                                new: decision.new_budget_minor,
-                                due_hour: t + approval_delay_hours,
-                            });
-                            next_action_id += 1;
-                        }
-                    }
+                    apply(st, &decision, t, now, approval_delay_hours, &mut next_action_id, &mut out);
                 }
             }
             for range in &accounts {
