@@ -203,15 +203,33 @@ impl MetaClient {
             }
         }
         let path = format!("{}/insights", account.as_str());
-        let rows: Vec<wire::InsightsRow> = self.inner.get_paged(account.as_str(), &path, query).await?;
-        // Rows carry account_currency; only ask the account when one does not.
-        let fallback_offset = if rows.iter().all(wire::InsightsRow::has_currency) {
-            100
-        } else {
-            self.account(account).await?.currency_offset
-        };
+        // Each page is decoded borrowing from its body and parsed at once.
+        // Rows carry account_currency; only a row without one waits for the
+        // account's currency, which is asked once, after the last page.
         let purchase = &self.inner.settings.purchase_action_type;
-        rows.into_iter().map(|row| wire::performance(row, purchase, fallback_offset)).collect()
+        let mut rows: Vec<Result<CampaignPerformance, wire::InsightsRow<'static>>> = Vec::new();
+        self.inner
+            .for_each_page(account.as_str(), &path, query, |body| {
+                let page: wire::Page<wire::InsightsRow<'_>> = self.inner.decode(body, &path)?;
+                for row in page.data {
+                    rows.push(match row.has_currency() {
+                        true => Ok(wire::performance(row, purchase, 100)?),
+                        false => Err(row.into_owned()),
+                    });
+                }
+                Ok(page.paging.and_then(|p| p.next))
+            })
+            .await?;
+        if rows.iter().all(Result::is_ok) {
+            return Ok(rows.into_iter().flatten().collect());
+        }
+        let fallback_offset = self.account(account).await?.currency_offset;
+        rows.into_iter()
+            .map(|row| match row {
+                Ok(parsed) => Ok(parsed),
+                Err(waiting) => wire::performance(waiting, purchase, fallback_offset),
+            })
+            .collect()
     }
 
     /// Current status and daily budget of campaigns or ad sets, read through the

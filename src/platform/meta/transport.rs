@@ -226,7 +226,7 @@ impl Transport {
     }
 
     /// Decodes a checked body into `T`; the message names `what`, never the body.
-    pub(super) fn decode<T: DeserializeOwned>(&self, bytes: &[u8], what: &str) -> Result<T, PlatformError> {
+    pub(super) fn decode<'b, T: Deserialize<'b>>(&self, bytes: &'b [u8], what: &str) -> Result<T, PlatformError> {
         serde_json::from_slice(bytes).map_err(|e| PlatformError::Decode(format!("{what}: {e}")).redacted(self.token()))
     }
 
@@ -237,16 +237,33 @@ impl Transport {
         path: &str,
         query: Vec<(String, String)>,
     ) -> Result<Vec<T>, PlatformError> {
-        let mut call = Call::Get { url: self.url(path)?, query };
         let mut rows = Vec::new();
+        self.for_each_page(account, path, query, |body| {
+            let page: Page<T> = self.decode(body, path)?;
+            rows.extend(page.data);
+            Ok(page.paging.and_then(|p| p.next))
+        })
+        .await?;
+        Ok(rows)
+    }
+
+    /// GETs every page of an edge and hands each checked body to `each`,
+    /// which decodes what it needs (borrowing from the body rather than
+    /// copying every field) and returns the page's `paging.next`.
+    pub(super) async fn for_each_page(
+        &self,
+        account: &str,
+        path: &str,
+        query: Vec<(String, String)>,
+        mut each: impl FnMut(&[u8]) -> Result<Option<String>, PlatformError>,
+    ) -> Result<(), PlatformError> {
+        let mut call = Call::Get { url: self.url(path)?, query };
         for _ in 0..MAX_PAGES {
             let body = self.execute(account, &call).await?;
-            let page: Page<T> = self.decode(&body, path)?;
-            rows.extend(page.data);
             // Only an absent `next` ends the edge: empty or short pages may carry one.
-            match page.paging.and_then(|p| p.next) {
+            match each(&body)? {
                 Some(next) => call = Call::Get { url: self.next_url(&next)?, query: Vec::new() },
-                None => return Ok(rows),
+                None => return Ok(()),
             }
         }
         Err(PlatformError::Decode(format!("{path}: more than {MAX_PAGES} pages")))

@@ -1,6 +1,7 @@
 //! Meta's JSON shapes (private DTOs) turned into platform types: numbers sent
 //! as strings or numbers, metrics that are absent when zero, money in major
 //! units for spend and action values but minor units for budgets.
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -73,47 +74,130 @@ pub(super) struct ObjectRow {
     lifetime_budget: Option<String>,
 }
 
-/// One insights row.
+/// One insights row, borrowing its text from the page it was decoded from:
+/// a page of 500 rows with their action lists would otherwise allocate a
+/// `String` for every field of every entry, to keep three numbers of each.
 #[derive(Debug, Deserialize)]
-pub(super) struct InsightsRow {
-    #[serde(default)]
-    campaign_id: Option<String>,
-    #[serde(default)]
-    campaign_name: Option<String>,
-    #[serde(default)]
-    account_currency: Option<String>,
-    #[serde(default, deserialize_with = "num_text")]
-    spend: Option<String>,
-    #[serde(default, deserialize_with = "num_text")]
-    impressions: Option<String>,
-    #[serde(default, deserialize_with = "num_text")]
-    clicks: Option<String>,
-    #[serde(default, deserialize_with = "num_text")]
-    ctr: Option<String>,
-    #[serde(default)]
-    actions: Option<Vec<ActionStat>>,
-    #[serde(default)]
-    action_values: Option<Vec<ActionStat>>,
-    #[serde(default)]
-    date_start: Option<String>,
-    #[serde(default)]
-    date_stop: Option<String>,
+pub(super) struct InsightsRow<'a> {
+    #[serde(default, borrow, deserialize_with = "text_cow")]
+    campaign_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "text_cow")]
+    campaign_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "text_cow")]
+    account_currency: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "num_cow")]
+    spend: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "num_cow")]
+    impressions: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "num_cow")]
+    clicks: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "num_cow")]
+    ctr: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    actions: Option<Vec<ActionStat<'a>>>,
+    #[serde(default, borrow)]
+    action_values: Option<Vec<ActionStat<'a>>>,
+    #[serde(default, borrow, deserialize_with = "text_cow")]
+    date_start: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "text_cow")]
+    date_stop: Option<Cow<'a, str>>,
 }
 
-impl InsightsRow {
+impl InsightsRow<'_> {
     /// Whether the row says which currency its money is in.
     pub(super) fn has_currency(&self) -> bool {
         self.account_currency.is_some()
+    }
+
+    /// The same row owning its text, to outlive the page it came from.
+    pub(super) fn into_owned(self) -> InsightsRow<'static> {
+        let own = |v: Option<Cow<'_, str>>| v.map(|c| Cow::Owned(c.into_owned()));
+        let stats = |v: Option<Vec<ActionStat<'_>>>| {
+            v.map(|list| {
+                list.into_iter().map(|a| ActionStat { action_type: own(a.action_type), value: own(a.value) }).collect()
+            })
+        };
+        InsightsRow {
+            campaign_id: own(self.campaign_id),
+            campaign_name: own(self.campaign_name),
+            account_currency: own(self.account_currency),
+            spend: own(self.spend),
+            impressions: own(self.impressions),
+            clicks: own(self.clicks),
+            ctr: own(self.ctr),
+            actions: stats(self.actions),
+            action_values: stats(self.action_values),
+            date_start: own(self.date_start),
+            date_stop: own(self.date_stop),
+        }
     }
 }
 
 /// An `AdsActionStats` entry.
 #[derive(Debug, Deserialize)]
-struct ActionStat {
-    #[serde(default)]
-    action_type: Option<String>,
-    #[serde(default, deserialize_with = "num_text")]
-    value: Option<String>,
+struct ActionStat<'a> {
+    #[serde(default, borrow, deserialize_with = "text_cow")]
+    action_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "num_cow")]
+    value: Option<Cow<'a, str>>,
+}
+
+/// A string, borrowed from the page unless it had escapes to undo; `null`
+/// is none. serde's own `Option<Cow<str>>` would always copy.
+fn text_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct TextCow;
+    impl<'de> Visitor<'de> for TextCow {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(TextCow)
+}
+
+/// [`num_text`], borrowing a string from the page when it can.
+fn num_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct NumCow;
+    impl<'de> Visitor<'de> for NumCow {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number or a numeric string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(NumCow)
 }
 
 /// A number as text, whether Meta sent `"12"`, `12` or `12.5`; `null` is none.
@@ -250,14 +334,14 @@ pub(super) fn campaigns(
 
 /// The value of exactly one action type in an `actions`/`action_values` list;
 /// never a sum over types, which would count one purchase several times.
-fn action_value<'a>(list: Option<&'a [ActionStat]>, action_type: &str) -> Option<&'a str> {
+fn action_value<'a>(list: Option<&'a [ActionStat<'_>]>, action_type: &str) -> Option<&'a str> {
     list?.iter().find(|a| a.action_type.as_deref() == Some(action_type))?.value.as_deref()
 }
 
 /// Parses one insights row. `fallback_offset` is used when the row does not
 /// carry `account_currency`.
 pub(super) fn performance(
-    row: InsightsRow,
+    row: InsightsRow<'_>,
     purchase_type: &str,
     fallback_offset: i64,
 ) -> Result<CampaignPerformance, PlatformError> {
@@ -283,9 +367,9 @@ pub(super) fn performance(
                 .filter(|c| c.is_finite())
                 .unwrap_or(0.0),
         },
-        campaign_name: row.campaign_name.unwrap_or_default(),
-        date_start: row.date_start.unwrap_or_default(),
-        date_stop: row.date_stop.unwrap_or_default(),
+        campaign_name: row.campaign_name.map(Cow::into_owned).unwrap_or_default(),
+        date_start: row.date_start.map(Cow::into_owned).unwrap_or_default(),
+        date_stop: row.date_stop.map(Cow::into_owned).unwrap_or_default(),
         campaign_id: id,
     })
 }
@@ -307,8 +391,8 @@ mod tests {
 
     use super::*;
 
-    fn insights(row: Value) -> InsightsRow {
-        serde_json::from_value(row).expect("an insights row")
+    fn insights(row: Value) -> InsightsRow<'static> {
+        InsightsRow::deserialize(&row).expect("an insights row").into_owned()
     }
 
     fn rows(list: &[Value]) -> Vec<ObjectRow> {
