@@ -167,7 +167,9 @@ fn text_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D:
     d.deserialize_any(TextCow)
 }
 
-/// [`num_text`], borrowing a string from the page when it can.
+/// A number as text, whether Meta sent `"12"`, `12` or `12.5` (Rust prints
+/// the shortest decimal that round-trips: 1500.5 stays "1500.5"); `null` is
+/// none. A string is borrowed from the page when it can be.
 fn num_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
     struct NumCow;
     impl<'de> Visitor<'de> for NumCow {
@@ -202,30 +204,7 @@ fn num_cow<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::
 
 /// A number as text, whether Meta sent `"12"`, `12` or `12.5`; `null` is none.
 fn num_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    struct NumText;
-    impl Visitor<'_> for NumText {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a number or a numeric string")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            // Rust prints the shortest decimal that round-trips: 1500.5 stays "1500.5".
-            Ok(Some(v.to_string()))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    d.deserialize_any(NumText)
+    num_cow(d).map(|text| text.map(Cow::into_owned))
 }
 
 fn decode(what: &str) -> PlatformError {
