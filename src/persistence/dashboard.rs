@@ -188,29 +188,15 @@ fn push_days(sql: &mut RawSql, rolled: &[(i64, i64)]) {
 /// sealed or invalidated meanwhile is counted exactly once. Money and counts
 /// equal [`raw_action_groups`] exactly; `roas_sum` up to float rounding.
 pub async fn action_groups(db: &DatabaseConnection, period: &Period<'_>) -> Result<Vec<ActionGroup>> {
-    let backend = db.get_database_backend();
-    // Without a whole day in the period there is nothing to roll up.
-    let first_whole = rollups::day_of(period.start - TimeDelta::microseconds(1)) + 1;
-    let last_whole = rollups::day_of(period.end);
-    if first_whole >= last_whole {
-        return raw_action_groups(db, period).await;
-    }
-    let txn = snapshot(db).await?;
-    let sealed = rollups::sealed_days(&txn, first_whole, last_whole).await?;
-    let plan = plan(period, &sealed, true)?;
-    let mut sql = RawSql::new(
-        backend,
-        "SELECT account_id, currency, action_type, status, CAST(SUM(actions) AS BIGINT) AS actions, \
+    let select = "SELECT account_id, currency, action_type, status, CAST(SUM(actions) AS BIGINT) AS actions, \
            CAST(SUM(without_approval) AS BIGINT) AS without_approval, \
            CAST(SUM(increase_minor) AS BIGINT) AS increase_minor, \
            CAST(SUM(decrease_minor) AS BIGINT) AS decrease_minor, \
            CAST(SUM(roas_sum) AS DOUBLE PRECISION) AS roas_sum, \
            CAST(SUM(roas_samples) AS BIGINT) AS roas_samples, \
            CAST(SUM(revenue_minor) AS BIGINT) AS revenue_minor, \
-           CAST(SUM(low_first) AS BIGINT) AS low_first, CAST(SUM(low_second) AS BIGINT) AS low_second FROM (",
-    );
-    let mut parts = 0;
-    if !plan.rolled.is_empty() {
+           CAST(SUM(low_first) AS BIGINT) AS low_first, CAST(SUM(low_second) AS BIGINT) AS low_second FROM (";
+    let rolled = |sql: &mut RawSql| {
         // A whole day before the middle's day lies in the first half, one
         // after it in the second.
         let middle_day = rollups::day_of(period.middle);
@@ -220,7 +206,45 @@ pub async fn action_groups(db: &DatabaseConnection, period: &Period<'_>) -> Resu
                CASE WHEN day < ",
         );
         sql.bind(middle_day).push(" THEN low_roas_spend_minor ELSE 0 END AS low_first, CASE WHEN day > ");
-        sql.bind(middle_day).push(" THEN low_roas_spend_minor ELSE 0 END AS low_second FROM action_rollups WHERE (");
+        sql.bind(middle_day).push(" THEN low_roas_spend_minor ELSE 0 END AS low_second FROM action_rollups");
+    };
+    let raw = |sql: &mut RawSql, from, to| push_raw_groups(sql, period, from, to);
+    let group_by = " GROUP BY account_id, currency, action_type, status";
+    match read_through_rollups(db, period, true, select, rolled, raw, group_by).await? {
+        Some(rows) => to_groups(rows),
+        None => raw_action_groups(db, period).await,
+    }
+}
+
+/// Reads a period as one statement, `select` over the `UNION ALL` of the
+/// rolled-up days (`rolled` pushes their `SELECT ... FROM table`) and of the
+/// other ranges (`raw` pushes one range's `SELECT`), then `group_by`. The
+/// list of sealed days and the statement share one snapshot (a read
+/// transaction), so a day sealed or invalidated meanwhile is counted
+/// exactly once. `None` when the period holds no whole day: then there is
+/// nothing to roll up and the caller reads the actions alone.
+async fn read_through_rollups(
+    db: &DatabaseConnection,
+    period: &Period<'_>,
+    halves: bool,
+    select: &str,
+    rolled: impl Fn(&mut RawSql),
+    raw: impl Fn(&mut RawSql, DateTime<Utc>, DateTime<Utc>),
+    group_by: &str,
+) -> Result<Option<Vec<sea_orm::QueryResult>>> {
+    let first_whole = rollups::day_of(period.start - TimeDelta::microseconds(1)) + 1;
+    let last_whole = rollups::day_of(period.end);
+    if first_whole >= last_whole {
+        return Ok(None);
+    }
+    let txn = snapshot(db).await?;
+    let sealed = rollups::sealed_days(&txn, first_whole, last_whole).await?;
+    let plan = plan(period, &sealed, halves)?;
+    let mut sql = RawSql::new(db.get_database_backend(), select);
+    let mut parts = 0;
+    if !plan.rolled.is_empty() {
+        rolled(&mut sql);
+        sql.push(" WHERE (");
         push_days(&mut sql, &plan.rolled);
         if let Some(account) = period.account_id {
             sql.push(" AND account_id = ").bind(account.to_owned());
@@ -231,13 +255,13 @@ pub async fn action_groups(db: &DatabaseConnection, period: &Period<'_>) -> Resu
         if parts > 0 {
             sql.push(" UNION ALL ");
         }
-        push_raw_groups(&mut sql, period, *from, *to);
+        raw(&mut sql, *from, *to);
         parts += 1;
     }
-    sql.push(") parts GROUP BY account_id, currency, action_type, status");
+    sql.push(") parts").push(group_by);
     let rows = txn.query_all_raw(sql.build()).await?;
     txn.commit().await?;
-    to_groups(rows)
+    Ok(Some(rows))
 }
 
 /// Seconds between recording an action and confirming its execution, in the
@@ -371,40 +395,16 @@ pub async fn median_response_seconds(
     db: &DatabaseConnection,
     period: &Period<'_>,
 ) -> Result<(Option<f64>, HashMap<String, f64>)> {
-    let first_whole = rollups::day_of(period.start - TimeDelta::microseconds(1)) + 1;
-    let last_whole = rollups::day_of(period.end);
-    if first_whole >= last_whole {
-        return raw_median_response_seconds(db, period).await;
+    let select = "SELECT account_id, bucket_ms, CAST(SUM(responses) AS BIGINT) AS responses, \
+           CAST(SUM(response_ms) AS BIGINT) AS response_ms FROM (";
+    let rolled = |sql: &mut RawSql| {
+        sql.push("SELECT account_id, bucket_ms, responses, response_ms FROM action_response_rollups");
+    };
+    let raw = |sql: &mut RawSql, from, to| rollups::push_raw_responses(sql, from, to, period.account_id);
+    match read_through_rollups(db, period, false, select, rolled, raw, " GROUP BY account_id, bucket_ms").await? {
+        Some(rows) => medians(rows),
+        None => raw_median_response_seconds(db, period).await,
     }
-    let backend = db.get_database_backend();
-    let txn = snapshot(db).await?;
-    let sealed = rollups::sealed_days(&txn, first_whole, last_whole).await?;
-    let plan = plan(period, &sealed, false)?;
-    let mut sql = RawSql::new(
-        backend,
-        "SELECT account_id, bucket_ms, CAST(SUM(responses) AS BIGINT) AS responses, \
-           CAST(SUM(response_ms) AS BIGINT) AS response_ms FROM (",
-    );
-    let mut parts = 0;
-    if !plan.rolled.is_empty() {
-        sql.push("SELECT account_id, bucket_ms, responses, response_ms FROM action_response_rollups WHERE (");
-        push_days(&mut sql, &plan.rolled);
-        if let Some(account) = period.account_id {
-            sql.push(" AND account_id = ").bind(account.to_owned());
-        }
-        parts += 1;
-    }
-    for (from, to) in &plan.raw {
-        if parts > 0 {
-            sql.push(" UNION ALL ");
-        }
-        rollups::push_raw_responses(&mut sql, *from, *to, period.account_id);
-        parts += 1;
-    }
-    sql.push(") parts GROUP BY account_id, bucket_ms");
-    let rows = txn.query_all_raw(sql.build()).await?;
-    txn.commit().await?;
-    medians(rows)
 }
 
 #[cfg(test)]
