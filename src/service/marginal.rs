@@ -105,9 +105,10 @@ pub(crate) fn plan_members_with_beliefs(
     let mut proposals = HashMap::new();
     let mut rank: HashMap<usize, (u8, f64)> = HashMap::new();
     let calendar = Calendar::new(day_start, today);
+    let mut shares = ReportedShares { lag, by_minutes: HashMap::new() };
     for (rule, members) in groups {
         let (histories, impressions): (Vec<CampaignHistory>, Vec<i64>) =
-            members.iter().map(|m| history(lag, &calendar, now, m)).unzip();
+            members.iter().map(|m| history(&mut shares, &calendar, now, m)).unzip();
         let (_, beliefs) = estimate_account(&rule.marginal, &histories);
         let inputs: Vec<PlanInput> = members
             .iter()
@@ -298,8 +299,38 @@ impl Calendar {
 /// Spend taken as even over the hours of a day elapsed when it was read.
 const EVEN_HOURS: [i64; 24] = [1; 24];
 
+/// The reported share of a day read some minutes after it started, worked
+/// out once per distinct reading time: an account's campaigns are read
+/// together, so their days share a few dozen reading times.
+struct ReportedShares<'a> {
+    lag: &'a LagCurve,
+    by_minutes: HashMap<i64, f64>,
+}
+
+impl ReportedShares<'_> {
+    /// Share of a day's eventual revenue reported `minutes` after its start,
+    /// its spend taken as even over the hours elapsed then.
+    fn after(&mut self, minutes: i64) -> f64 {
+        let lag = self.lag;
+        *self.by_minutes.entry(minutes).or_insert_with(|| {
+            let since_start = minutes as f64 / 60.0;
+            let elapsed = since_start.clamp(0.0, 24.0).ceil() as usize;
+            if elapsed == 0 || since_start >= (24 + LAG_HORIZON_HOURS) as f64 {
+                1.0
+            } else {
+                lag.share_of_hours(&EVEN_HOURS[..elapsed.min(24)], (since_start - 24.0).max(0.0))
+            }
+        })
+    }
+}
+
 /// One campaign's days, oldest first, and its impressions over them.
-fn history(lag: &LagCurve, calendar: &Calendar, now: DateTime<Utc>, m: &Member) -> (CampaignHistory, i64) {
+fn history(
+    shares: &mut ReportedShares<'_>,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+    m: &Member,
+) -> (CampaignHistory, i64) {
     let budget = m.budget;
     let mut days = Vec::with_capacity(calendar.days.len());
     let mut impressions = 0_i64;
@@ -325,13 +356,9 @@ fn history(lag: &LagCurve, calendar: &Calendar, now: DateTime<Utc>, m: &Member) 
         if f.spend_minor <= 0 {
             continue;
         }
-        let since_start = (read_at - start).num_minutes() as f64 / 60.0;
-        let elapsed = since_start.clamp(0.0, 24.0).ceil() as usize;
-        let share = if elapsed == 0 || since_start >= (24 + LAG_HORIZON_HOURS) as f64 {
-            1.0
-        } else {
-            lag.share_of_hours(&EVEN_HOURS[..elapsed.min(24)], (since_start - 24.0).max(0.0))
-        };
+        let minutes = (read_at - start).num_minutes();
+        let elapsed = (minutes as f64 / 60.0).clamp(0.0, 24.0).ceil() as usize;
+        let share = shares.after(minutes);
         impressions = impressions.saturating_add(f.impressions.max(0));
         days.push(DayExposure {
             spend_minor: f.spend_minor,

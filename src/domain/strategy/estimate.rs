@@ -16,6 +16,9 @@ use super::stats::gamma_quantile;
 /// too few campaign-days to measure it: Poisson purchases whose values vary
 /// (a log-normal spread of about 0.35 adds 13%) plus day-to-day swings.
 pub const VALUE_DISPERSION: f64 = 1.5;
+/// Distinct day ages whose recency weights are kept while estimating an
+/// account (its campaigns' days share a few dozen).
+const MAX_KEPT_WEIGHTS: usize = 64;
 /// Campaign-days (beyond one per campaign) needed to measure the dispersion.
 const MIN_DISPERSION_DF: f64 = 20.0;
 /// Purchases of prior weight when a campaign's order value is shrunk toward
@@ -143,6 +146,9 @@ pub fn estimate_account(
         (spend_all / days_all.max(1.0) / 4.0).max(1.0)
     };
 
+    // Recency weights by age: the days of an account's campaigns share a
+    // handful of ages, so each weight is computed once, not once per day.
+    let mut weights: Vec<(u64, f64)> = Vec::new();
     let stats: Vec<Option<Stats>> = histories
         .iter()
         .map(|h| {
@@ -156,9 +162,22 @@ pub fn estimate_account(
                 }
                 let s = d.spend_minor as f64;
                 let f = if d.reported_share.is_finite() { d.reported_share.clamp(0.01, 1.0) } else { 1.0 };
-                let w = 0.5_f64.powf(d.age_days.max(0.0) / half_life);
-                // ROAS at budget B is ROAS(current) x (B / current)^(b - 1).
-                let g = if d.budget_minor > 0 && current > 0.0 {
+                let age = d.age_days.max(0.0);
+                let w = match weights.iter().find(|(bits, _)| *bits == age.to_bits()) {
+                    Some((_, w)) => *w,
+                    None => {
+                        let w = 0.5_f64.powf(age / half_life);
+                        // Bounded, so that ages that never repeat cost one
+                        // short scan and not a growing one.
+                        if weights.len() < MAX_KEPT_WEIGHTS {
+                            weights.push((age.to_bits(), w));
+                        }
+                        w
+                    }
+                };
+                // ROAS at budget B is ROAS(current) x (B / current)^(b - 1);
+                // a day on the current budget needs no power (it is 1).
+                let g = if d.budget_minor > 0 && current > 0.0 && d.budget_minor as f64 != current {
                     (d.budget_minor as f64 / current).powf(b - 1.0)
                 } else {
                     1.0
