@@ -12,6 +12,9 @@ use tower::Layer;
 use crate::config::{MetaConfig, SecurityConfig, Settings};
 use crate::domain::ids::AccountId;
 use crate::grpc::auth::AuthLayer;
+use crate::grpc::call_layer::CallLayer;
+use crate::grpc::limits::RequestTimeout;
+use crate::grpc::metrics_layer::GrpcMetrics;
 use crate::grpc::{ApprovalsApi, AutoScalerApi, RulesApi, TimeOptimizationApi};
 use crate::pb::approvals_service_server::ApprovalsServiceServer;
 use crate::pb::auto_scaler_service_server::AutoScalerServiceServer;
@@ -246,9 +249,9 @@ impl Application {
         let auth = self.auth;
         server
             .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
-            .layer(crate::grpc::metrics_layer::GrpcMetricsLayer::new(state.metrics.clone()))
+            .layer(CallLayer::new(GrpcMetrics::new(state.metrics.clone())))
             .layer(tower::util::MapResponseLayer::new(crate::grpc::limits::fix_response_status))
-            .layer(crate::grpc::limits::RequestTimeoutLayer::new(self.limits.request_timeout))
+            .layer(CallLayer::new(RequestTimeout::new(self.limits.request_timeout)))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

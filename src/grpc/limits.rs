@@ -9,13 +9,13 @@
 //! only read, and a cap on the `WatchActions` streams one principal holds.
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::HeaderValue;
 use tonic::Status;
+
+use super::call_layer::{AroundCall, CallFuture};
 
 /// Validated server limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,12 +133,14 @@ pub const UNTIMED_METHODS: [&str; 6] = [
 
 /// Ends a call that has not answered within the server's request timeout
 /// with DEADLINE_EXCEEDED (a caller's shorter `grpc-timeout` still applies).
+/// Serve it with [`CallLayer`](super::call_layer::CallLayer). tonic's own
+/// server timeout answers CANCELLED and cannot spare the calls that write.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestTimeoutLayer {
+pub struct RequestTimeout {
     timeout: Option<Duration>,
 }
 
-impl RequestTimeoutLayer {
+impl RequestTimeout {
     /// Times calls out after `timeout`; `None` never does.
     pub fn new(timeout: Option<Duration>) -> Self {
         Self { timeout }
@@ -150,41 +152,17 @@ impl RequestTimeoutLayer {
     }
 }
 
-impl<S> tower::Layer<S> for RequestTimeoutLayer {
-    type Service = RequestTimeout<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestTimeout { inner, layer: *self }
-    }
-}
-
-/// The service of [`RequestTimeoutLayer`].
-#[derive(Debug, Clone)]
-pub struct RequestTimeout<S> {
-    inner: S,
-    layer: RequestTimeoutLayer,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for RequestTimeout<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-    R: Default,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let limit = self.layer.limit_for(request.uri().path());
-        let future = self.inner.call(request);
+impl AroundCall for RequestTimeout {
+    fn around<F, R, E>(&self, path: &str, call: F) -> CallFuture<R, E>
+    where
+        F: Future<Output = Result<http::Response<R>, E>> + Send + 'static,
+        R: Default + Send + 'static,
+        E: Send + 'static,
+    {
+        let limit = self.limit_for(path);
         Box::pin(async move {
-            let Some(limit) = limit else { return future.await };
-            match tokio::time::timeout(limit, future).await {
+            let Some(limit) = limit else { return call.await };
+            match tokio::time::timeout(limit, call).await {
                 Ok(response) => response,
                 Err(_) => Ok(Status::deadline_exceeded(format!(
                     "the call did not finish within the server's request timeout of {} s",
@@ -322,8 +300,8 @@ mod tests {
         let never = tower::service_fn(|_: http::Request<()>| {
             std::future::pending::<Result<http::Response<tonic::body::Body>, std::convert::Infallible>>()
         });
-        let layer = RequestTimeoutLayer::new(Some(Duration::from_millis(10)));
-        let mut service = layer.layer(never);
+        let layer = RequestTimeout::new(Some(Duration::from_millis(10)));
+        let mut service = super::super::call_layer::CallLayer::new(layer).layer(never);
         let request = http::Request::builder().uri("/autoscaler.v1.RulesService/ListRules").body(()).expect("request");
         let response = service.ready().await.expect("ready").call(request).await.expect("answered");
         assert_eq!(response.headers().get("grpc-status").map(HeaderValue::as_bytes), Some(&b"4"[..]));
@@ -332,6 +310,6 @@ mod tests {
         for untimed in UNTIMED_METHODS {
             assert_eq!(layer.limit_for(untimed), None, "{untimed}");
         }
-        assert_eq!(RequestTimeoutLayer::new(None).limit_for("/autoscaler.v1.RulesService/ListRules"), None);
+        assert_eq!(RequestTimeout::new(None).limit_for("/autoscaler.v1.RulesService/ListRules"), None);
     }
 }

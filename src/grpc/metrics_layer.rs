@@ -1,68 +1,45 @@
-//! The gRPC side of the Prometheus metrics: a tower layer that counts and
-//! times every request by method (only methods the server serves become
+//! The gRPC side of the Prometheus metrics: a wrapper around each call that
+//! counts and times every request by method (only methods the server serves become
 //! labels) and status code name, into the shared
 //! [`Metrics`](crate::metrics::Metrics).
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
+use super::call_layer::{AroundCall, CallFuture};
 use crate::metrics::{GrpcLabels, Metrics};
 
-/// A tower layer counting and timing gRPC requests by method and status code.
+/// Counts and times gRPC requests by method and status code; serve it with
+/// [`CallLayer`](super::call_layer::CallLayer).
 #[derive(Clone)]
-pub struct GrpcMetricsLayer {
+pub struct GrpcMetrics {
     metrics: Metrics,
 }
 
-impl GrpcMetricsLayer {
+impl GrpcMetrics {
     /// Counts into `metrics`.
     pub fn new(metrics: Metrics) -> Self {
         Self { metrics }
     }
 }
 
-impl<S> tower::Layer<S> for GrpcMetricsLayer {
-    type Service = GrpcMetricsService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        GrpcMetricsService { inner, metrics: self.metrics.clone() }
-    }
-}
-
-/// The service of [`GrpcMetricsLayer`].
-#[derive(Clone)]
-pub struct GrpcMetricsService<S> {
-    inner: S,
-    metrics: Metrics,
-}
-
-impl<S, B, R> tower::Service<http::Request<B>> for GrpcMetricsService<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let method = method_label(request.uri().path()).to_owned();
+impl AroundCall for GrpcMetrics {
+    fn around<F, R, E>(&self, path: &str, call: F) -> CallFuture<R, E>
+    where
+        F: Future<Output = Result<http::Response<R>, E>> + Send + 'static,
+        R: Default + Send + 'static,
+        E: Send + 'static,
+    {
+        let method = method_label(path);
         let metrics = self.metrics.clone();
         let started = std::time::Instant::now();
-        let future = self.inner.call(request);
         Box::pin(async move {
-            let response = future.await;
+            let response = call.await;
             // Errors travel as "trailers-only" responses with grpc-status in
             // the headers; a success puts it in the trailers (OK).
             let code = match &response {
                 Ok(r) => code_name(r.headers().get("grpc-status").and_then(|v| v.to_str().ok()).unwrap_or("0")),
                 Err(_) => "UNKNOWN",
             };
-            let labels = GrpcLabels { method, code: code.to_owned() };
+            let labels = GrpcLabels { method: method.to_owned(), code: code.to_owned() };
             metrics.grpc_seconds.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
             metrics.grpc_requests.get_or_create(&labels).inc();
             response

@@ -3,6 +3,7 @@
 pub mod approvals_api;
 pub mod auth;
 pub mod autoscaler_api;
+pub mod call_layer;
 pub mod convert;
 pub mod dashboard;
 pub mod limits;
