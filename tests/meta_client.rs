@@ -595,6 +595,39 @@ async fn the_same_seed_and_clock_give_the_same_insights() {
 }
 
 #[tokio::test]
+async fn a_day_by_day_read_gives_each_days_history_figures_and_nothing_else() {
+    let sandbox = Sandbox::generated(11, 1, 30);
+    sandbox.set_now(fixed_now());
+    let (_running, client) = serve(&sandbox).await;
+    let id = account("act_1000001");
+    let (since, until) = (chrono::NaiveDate::from_ymd_opt(2026, 6, 3), chrono::NaiveDate::from_ymd_opt(2026, 6, 8));
+    let (since, until) = (since.expect("date"), until.expect("date"));
+    let daily = client.insights(&id, &InsightsWindow::Daily { since, until }).await.expect("daily");
+    let mut days = std::collections::BTreeSet::new();
+    for row in &daily {
+        days.insert(row.date_start.clone());
+        assert_eq!(row.date_start, row.date_stop, "one row per campaign and day");
+        // Only what a daily history uses is asked for.
+        assert!(row.campaign_name.is_empty() && row.figures.clicks == 0 && row.figures.ctr_percent == 0.0, "{row:?}");
+    }
+    assert_eq!(days.len(), 6, "{days:?}");
+    // Each day's figures are those of a full read of that day alone.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 6, 5).expect("date");
+    let full = by_id(client.insights(&id, &InsightsWindow::Range { since: day, until: day }).await.expect("one day"));
+    let of_day: Vec<&CampaignPerformance> = daily.iter().filter(|r| r.date_start == "2026-06-05").collect();
+    assert!(!of_day.is_empty() && of_day.len() == full.len());
+    for row in of_day {
+        let whole = &full[row.campaign_id.as_str()].figures;
+        assert!(whole.clicks > 0, "the full read has clicks");
+        let f = &row.figures;
+        assert_eq!(
+            (f.spend_minor, f.revenue_minor, f.impressions, f.conversions),
+            (whole.spend_minor, whole.revenue_minor, whole.impressions, whole.conversions)
+        );
+    }
+}
+
+#[tokio::test]
 async fn budget_changes_apply_to_the_hours_after_them() {
     let (changed, control) = (Sandbox::generated(5, 1, 30), Sandbox::generated(5, 1, 30));
     changed.set_now(fixed_now());

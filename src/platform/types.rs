@@ -180,7 +180,8 @@ pub enum InsightsWindow {
         until: NaiveDate,
     },
     /// The same days, one row per campaign and day (`time_increment=1`):
-    /// each past day as reported now.
+    /// each past day as reported now. Its rows carry spend, impressions,
+    /// purchases and revenue only (no campaign name, clicks or CTR).
     Daily {
         /// First day.
         since: NaiveDate,

@@ -183,13 +183,19 @@ impl MetaClient {
 
     /// Campaign-level performance over `window`, in one paged insights request
     /// for the whole account (one row per campaign, or per campaign and day
-    /// for [`InsightsWindow::Daily`]). Campaigns without delivery have no row.
+    /// for [`InsightsWindow::Daily`], which asks only for spend, impressions,
+    /// purchases and their value: no name, clicks or CTR). Campaigns without
+    /// delivery have no row.
     pub async fn insights(
         &self,
         account: &AccountId,
         window: &InsightsWindow,
     ) -> Result<Vec<CampaignPerformance>, PlatformError> {
-        let mut query = self.edge_query(wire::INSIGHTS_FIELDS);
+        let fields = match window {
+            InsightsWindow::Daily { .. } => wire::DAILY_INSIGHTS_FIELDS,
+            _ => wire::INSIGHTS_FIELDS,
+        };
+        let mut query = self.edge_query(fields);
         query.push(("level".into(), "campaign".into()));
         let range = |since: &NaiveDate, until: &NaiveDate| {
             ("time_range".into(), json!({"since": since.to_string(), "until": until.to_string()}).to_string())

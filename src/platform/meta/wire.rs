@@ -26,6 +26,9 @@ pub(super) const OBJECT_FIELDS: &str = "id,status,effective_status,daily_budget"
 /// Fields asked of each insights row; `account_currency` tells the money offset.
 pub(super) const INSIGHTS_FIELDS: &str =
     "campaign_id,campaign_name,account_currency,spend,impressions,clicks,ctr,actions,action_values,purchase_roas";
+/// Fields asked of each row of a day-by-day read: only what a campaign's
+/// daily history uses (a week of an account is thousands of rows).
+pub(super) const DAILY_INSIGHTS_FIELDS: &str = "campaign_id,account_currency,spend,impressions,actions,action_values";
 
 /// One page of an edge.
 #[derive(Debug, Deserialize)]
