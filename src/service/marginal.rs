@@ -175,9 +175,9 @@ pub(crate) async fn plan(
     let mut totals: std::collections::BTreeMap<NaiveDate, DayTotals> = std::collections::BTreeMap::new();
     let reads = recent.map(|r| [(&r.week[..], r.week_read_at), (&r.yesterday[..], now)]).unwrap_or_default();
     for (rows, read_at) in reads {
-        for row in rows {
-            let Ok(day) = NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d") else { continue };
-            if day >= today || row.date_stop != row.date_start || !planned_ids.contains(row.campaign_id.as_str()) {
+        for DayRow { day, row } in rows {
+            let day = *day;
+            if day >= today || !planned_ids.contains(row.campaign_id.as_str()) {
                 continue;
             }
             by_day.entry(row.campaign_id.as_str()).or_default().insert(day, (row.figures, read_at));
@@ -248,24 +248,46 @@ pub(crate) async fn plan(
 /// A window's figures by campaign.
 pub(crate) type Rows = HashMap<CampaignId, CampaignPerformance>;
 
+/// One campaign's figures of one past day, its date parsed once when read
+/// (a week is thousands of rows per account, planned every cycle).
+#[derive(Debug, Clone)]
+pub(crate) struct DayRow {
+    /// The account-local day.
+    pub day: NaiveDate,
+    /// The campaign's figures of that day.
+    pub row: CampaignPerformance,
+}
+
+/// The rows of a day-by-day read with their dates; a row that does not
+/// cover exactly one day is not a day's figures and is left out.
+fn dated(rows: Vec<CampaignPerformance>) -> Vec<DayRow> {
+    rows.into_iter()
+        .filter(|row| row.date_stop == row.date_start)
+        .filter_map(|row| Some(DayRow { day: NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d").ok()?, row }))
+        .collect()
+}
+
 /// Yesterday per campaign as the 24-hour window (yesterday and today) minus
 /// today, both read in the same cycle.
 fn yesterday_from(
     last_24_hours: &HashMap<CampaignId, CampaignPerformance>,
     today_rows: &HashMap<CampaignId, CampaignPerformance>,
     yesterday: NaiveDate,
-) -> Vec<CampaignPerformance> {
+) -> Vec<DayRow> {
     let day = yesterday.to_string();
     last_24_hours
         .values()
         .map(|w| {
             let today = today_rows.get(&w.campaign_id).map_or_else(Performance::default, |t| t.figures);
-            CampaignPerformance {
-                campaign_id: w.campaign_id.clone(),
-                campaign_name: w.campaign_name.clone(),
-                figures: w.figures.minus(&today),
-                date_start: day.clone(),
-                date_stop: day.clone(),
+            DayRow {
+                day: yesterday,
+                row: CampaignPerformance {
+                    campaign_id: w.campaign_id.clone(),
+                    campaign_name: w.campaign_name.clone(),
+                    figures: w.figures.minus(&today),
+                    date_start: day.clone(),
+                    date_stop: day.clone(),
+                },
             }
         })
         .collect()
@@ -377,10 +399,10 @@ fn history(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RecentDays {
     /// Yesterday, read in this cycle.
-    pub yesterday: Vec<CampaignPerformance>,
+    pub yesterday: Vec<DayRow>,
     /// The [`RECENT_DAYS`] days before today except yesterday, read at the
     /// account's first cycle of the local day.
-    pub week: Arc<Vec<CampaignPerformance>>,
+    pub week: Arc<Vec<DayRow>>,
     /// When the week was read.
     pub week_read_at: DateTime<Utc>,
 }
@@ -407,12 +429,12 @@ pub(crate) async fn read_recent(
     };
     let yesterday = match windows {
         Some((last_24_hours, today_rows)) => yesterday_from(last_24_hours, today_rows, back(1)),
-        None => read(InsightsWindow::Daily { since: back(1), until: back(1) }).await?,
+        None => dated(read(InsightsWindow::Daily { since: back(1), until: back(1) }).await?),
     };
     let (week, week_read_at) = match state.day_cache.week(account.as_str(), today) {
         Some(cached) => cached,
         None => {
-            let rows = Arc::new(read(InsightsWindow::Daily { since: back(RECENT_DAYS), until: back(2) }).await?);
+            let rows = Arc::new(dated(read(InsightsWindow::Daily { since: back(RECENT_DAYS), until: back(2) }).await?));
             state.day_cache.keep_week(account.as_str(), today, rows.clone(), now);
             (rows, now)
         }

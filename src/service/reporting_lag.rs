@@ -13,7 +13,6 @@ use crate::domain::ids::AccountId;
 use crate::domain::strategy::{LagShape, LearnedLag, ObservedDay, lag_learn::DayReading, learn_lag_from};
 use crate::error::{Error, Result};
 use crate::persistence::lag_readings::{self, DayTotals};
-use crate::platform::CampaignPerformance;
 
 /// Days of readings the curve is learned from.
 pub const LEARNING_DAYS: i64 = 35;
@@ -32,7 +31,7 @@ pub struct DayCache {
 type ByAccount<T> = HashMap<String, (NaiveDate, T)>;
 
 /// The rows each past day read for an account, and when.
-type WeekRead = (Arc<Vec<CampaignPerformance>>, DateTime<Utc>);
+type WeekRead = (Arc<Vec<super::marginal::DayRow>>, DateTime<Utc>);
 
 impl DayCache {
     /// The week read for `account` on local day `today`, if any.
@@ -57,7 +56,7 @@ impl DayCache {
         &self,
         account: &str,
         today: NaiveDate,
-        rows: Arc<Vec<CampaignPerformance>>,
+        rows: Arc<Vec<super::marginal::DayRow>>,
         at: DateTime<Utc>,
     ) {
         self.weeks.lock().unwrap_or_else(|e| e.into_inner()).insert(account.to_owned(), (today, (rows, at)));
