@@ -175,12 +175,11 @@ pub(crate) async fn plan(
     let mut totals: std::collections::BTreeMap<NaiveDate, DayTotals> = std::collections::BTreeMap::new();
     let reads = recent.map(|r| [(&r.week[..], r.week_read_at), (&r.yesterday[..], now)]).unwrap_or_default();
     for (rows, read_at) in reads {
-        for DayRow { day, row } in rows {
-            let day = *day;
-            if day >= today || !planned_ids.contains(row.campaign_id.as_str()) {
+        for &DayRow { ref campaign_id, day, figures } in rows {
+            if day >= today || !planned_ids.contains(campaign_id.as_str()) {
                 continue;
             }
-            by_day.entry(row.campaign_id.as_str()).or_default().insert(day, (row.figures, read_at));
+            by_day.entry(campaign_id.as_str()).or_default().insert(day, (figures, read_at));
             if read_at != now {
                 continue;
             }
@@ -191,9 +190,9 @@ pub(crate) async fn plan(
                 revenue_minor: 0,
                 conversions: 0,
             });
-            t.spend_minor = t.spend_minor.saturating_add(row.figures.spend_minor);
-            t.revenue_minor = t.revenue_minor.saturating_add(row.figures.revenue_minor);
-            t.conversions = t.conversions.saturating_add(row.figures.conversions);
+            t.spend_minor = t.spend_minor.saturating_add(figures.spend_minor);
+            t.revenue_minor = t.revenue_minor.saturating_add(figures.revenue_minor);
+            t.conversions = t.conversions.saturating_add(figures.conversions);
         }
     }
     out.reported_days = totals.into_values().collect();
@@ -252,18 +251,23 @@ pub(crate) type Rows = HashMap<CampaignId, CampaignPerformance>;
 /// (a week is thousands of rows per account, planned every cycle).
 #[derive(Debug, Clone)]
 pub(crate) struct DayRow {
+    /// The campaign.
+    pub campaign_id: CampaignId,
     /// The account-local day.
     pub day: NaiveDate,
     /// The campaign's figures of that day.
-    pub row: CampaignPerformance,
+    pub figures: Performance,
 }
 
-/// The rows of a day-by-day read with their dates; a row that does not
-/// cover exactly one day is not a day's figures and is left out.
+/// The rows of a day-by-day read as days; a row that does not cover
+/// exactly one day is not a day's figures and is left out.
 fn dated(rows: Vec<CampaignPerformance>) -> Vec<DayRow> {
     rows.into_iter()
         .filter(|row| row.date_stop == row.date_start)
-        .filter_map(|row| Some(DayRow { day: NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d").ok()?, row }))
+        .filter_map(|row| {
+            let day = NaiveDate::parse_from_str(&row.date_start, "%Y-%m-%d").ok()?;
+            Some(DayRow { campaign_id: row.campaign_id, day, figures: row.figures })
+        })
         .collect()
 }
 
@@ -274,21 +278,11 @@ fn yesterday_from(
     today_rows: &HashMap<CampaignId, CampaignPerformance>,
     yesterday: NaiveDate,
 ) -> Vec<DayRow> {
-    let day = yesterday.to_string();
     last_24_hours
         .values()
         .map(|w| {
             let today = today_rows.get(&w.campaign_id).map_or_else(Performance::default, |t| t.figures);
-            DayRow {
-                day: yesterday,
-                row: CampaignPerformance {
-                    campaign_id: w.campaign_id.clone(),
-                    campaign_name: w.campaign_name.clone(),
-                    figures: w.figures.minus(&today),
-                    date_start: day.clone(),
-                    date_stop: day.clone(),
-                },
-            }
+            DayRow { campaign_id: w.campaign_id.clone(), day: yesterday, figures: w.figures.minus(&today) }
         })
         .collect()
 }
@@ -336,7 +330,7 @@ impl ReportedShares<'_> {
         let lag = self.lag;
         *self.by_minutes.entry(minutes).or_insert_with(|| {
             let since_start = minutes as f64 / 60.0;
-            let elapsed = since_start.clamp(0.0, 24.0).ceil() as usize;
+            let elapsed = hours_elapsed(minutes);
             if elapsed == 0 || since_start >= (24 + LAG_HORIZON_HOURS) as f64 {
                 1.0
             } else {
@@ -344,6 +338,12 @@ impl ReportedShares<'_> {
             }
         })
     }
+}
+
+/// Whole hours of a day elapsed (0-24) `minutes` after it started, the
+/// last one counted even when it has only begun.
+fn hours_elapsed(minutes: i64) -> usize {
+    (minutes as f64 / 60.0).clamp(0.0, 24.0).ceil() as usize
 }
 
 /// One campaign's days, oldest first, and its impressions over them.
@@ -379,7 +379,7 @@ fn history(
             continue;
         }
         let minutes = (read_at - start).num_minutes();
-        let elapsed = (minutes as f64 / 60.0).clamp(0.0, 24.0).ceil() as usize;
+        let elapsed = hours_elapsed(minutes);
         let share = shares.after(minutes);
         impressions = impressions.saturating_add(f.impressions.max(0));
         days.push(DayExposure {
